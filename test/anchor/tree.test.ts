@@ -23,6 +23,10 @@ function path(m: number, d: Uint8Array[]): Uint8Array[] {
   return m < k ? [...path(m, d.slice(0, k)), mth(d.slice(k))] : [...path(m - k, d.slice(k)), mth(d.slice(0, k))];
 }
 
+function flip(bytes: Uint8Array, at: number): void {
+  bytes[at] = (bytes[at] as number) ^ 1;
+}
+
 const hex = (b: Uint8Array) => bytesToHex(b);
 const hexes = (bs: Uint8Array[]) => bs.map(hex);
 
@@ -134,7 +138,7 @@ describe("tree: rejected proofs", () => {
     expect(verifyInclusion(leaf5, 5, 13, proof5.slice(1), tree.root)).toBe(false);
     expect(verifyInclusion(leaf5, 5, 13, [], tree.root)).toBe(false);
     const changed = proof5.map((p) => p.slice());
-    (changed[1] as Uint8Array)[0] ^= 1;
+    flip(changed[1] as Uint8Array, 0);
     expect(verifyInclusion(leaf5, 5, 13, changed, tree.root)).toBe(false);
     expect(verifyInclusion(leaf5, 5, 13, [...proof5.slice(0, -1), new Uint8Array(31)], tree.root)).toBe(false);
   });
@@ -143,7 +147,7 @@ describe("tree: rejected proofs", () => {
     expect(verifyInclusion(utf8ToBytes("leaf-6"), 5, 13, proof5, tree.root)).toBe(false);
     expect(verifyInclusion(leafHash(leaf5), 5, 13, proof5, tree.root)).toBe(false);
     const root = tree.root.slice();
-    root[31] ^= 0x80;
+    flip(root, 31);
     expect(verifyInclusion(leaf5, 5, 13, proof5, root)).toBe(false);
   });
 
@@ -173,7 +177,7 @@ describe("tree: properties", () => {
             if (!verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, proof, tree.root)) return false;
             if (proof.length > 0) {
               const bad = proof.map((p) => p.slice());
-              (bad[i % bad.length] as Uint8Array)[i % 32] ^= 1;
+              flip(bad[i % bad.length] as Uint8Array, i % 32);
               if (verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, bad, tree.root)) return false;
             }
           }
