@@ -240,6 +240,10 @@ export function createAudit(db: Db): Audit {
       prev = event.eventHash;
       count++;
     }
+    // Dropping the newest events leaves their leaves behind (until someone deletes those too;
+    // beyond that, only the anchored roots can tell).
+    const leaves = int(db.get("SELECT count(*) AS n FROM leaves WHERE kind = 'event'") ?? { n: 0 }, "n");
+    if (leaves !== count) return { ok: false, seq: count + 1, reason: "leaf" };
     return { ok: true, count, head: prev };
   }
 

@@ -191,21 +191,10 @@ export function createFiles(db: Db, audit: Audit): Files {
         outcome: "ok",
         detail: { size, mediaType, recipients: recipientIds, ...input.detail },
       });
-      return {
-        id: file.id,
-        ownerId: file.ownerId,
-        name,
-        mediaType,
-        size,
-        plaintextSha256,
-        payloadCid,
-        salt,
-        commitment,
-        state: "active",
-        createdAt,
-        expiresAt,
-        erasedAt: null,
-      };
+      // Read back what was stored: plain Uint8Arrays, no aliasing of the caller's buffers.
+      const stored = getFile(file.id);
+      if (stored === undefined) throw new VaultError("INTERNAL", "catalog: file vanished");
+      return stored;
     });
   }
 
