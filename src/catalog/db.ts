@@ -37,6 +37,7 @@ export class Db {
   readonly raw: DatabaseSync;
   readonly #now: () => Date;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #busyTimeoutMs: number;
   #depth = 0;
   #transactionTime: string | undefined;
 
@@ -46,10 +47,11 @@ export class Db {
       // Create the file owner-only before SQLite does; -wal and -shm inherit its mode.
       closeSync(openSync(path, "a", 0o600));
     }
+    this.#busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? 5000);
     try {
       this.raw = new DatabaseSync(path, {
         enableForeignKeyConstraints: true,
-        timeout: options.busyTimeoutMs ?? 5000,
+        timeout: this.#busyTimeoutMs,
       });
     } catch (cause) {
       throw new VaultError("IO_ERROR", "catalog: cannot open the database", { cause });
@@ -132,9 +134,19 @@ export class Db {
     }
   }
 
-  /** `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the main file and empties it. */
-  checkpoint(): CheckpointResult {
-    const row = this.raw.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  /**
+   * `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the main file and empties it. It
+   * waits up to `busyTimeoutMs` for other connections' readers (blocking this thread), then
+   * reports `busy` instead.
+   */
+  checkpoint(busyTimeoutMs = this.#busyTimeoutMs): CheckpointResult {
+    if (busyTimeoutMs !== this.#busyTimeoutMs) this.raw.exec(`PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    let row: Row | undefined;
+    try {
+      row = this.raw.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+    } finally {
+      if (busyTimeoutMs !== this.#busyTimeoutMs) this.raw.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    }
     return {
       busy: row?.busy === 1,
       walFrames: Number(row?.log ?? 0),

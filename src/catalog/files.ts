@@ -124,6 +124,9 @@ export interface Files {
 
 export const VAULT_HOLDER = "vault";
 
+/** How long an erasure waits for another connection's reader before reporting `walTruncated: false`. */
+const ERASURE_CHECKPOINT_WAIT_MS = 200;
+
 const MEDIA_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 const CID_PATTERN = /^[A-Za-z0-9]{8,256}$/;
 
@@ -275,8 +278,9 @@ export function createFiles(db: Db, audit: Audit): Files {
     },
     eraseFile(input) {
       const erasure = eraseFile(input);
-      // Inside a caller's larger transaction the checkpoint has to wait for its commit.
-      const walTruncated = !db.raw.isTransaction && !db.checkpoint().busy;
+      // Inside a caller's larger transaction the checkpoint has to wait for its commit. Another
+      // connection's reader can hold the WAL; wait briefly, then report it (checkpoint() later).
+      const walTruncated = !db.raw.isTransaction && !db.checkpoint(ERASURE_CHECKPOINT_WAIT_MS).busy;
       return { ...erasure, walTruncated };
     },
   };
