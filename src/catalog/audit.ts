@@ -97,7 +97,10 @@ const FORBIDDEN_KEYS = new Set([
 const SECRET_VALUE = /AGE-SECRET-KEY-|mvt_[A-Za-z0-9_-]{16}/i;
 
 /** The hash of one event, from its fields as stored (see the module header). */
-export function auditEventHash(prevHash: Uint8Array, event: Omit<AuditEvent, "seq" | "prevHash" | "eventHash">): Uint8Array {
+export function auditEventHash(
+  prevHash: Uint8Array,
+  event: Omit<AuditEvent, "seq" | "prevHash" | "eventHash">,
+): Uint8Array {
   const json = canonicalJson({
     id: event.id,
     at: event.at,

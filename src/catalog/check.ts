@@ -26,12 +26,7 @@ export function checkPattern(value: unknown, title: string, pattern: RegExp): st
 }
 
 /** A safe integer in `min..max`. */
-export function checkInt(
-  value: unknown,
-  title: string,
-  min = 0,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
+export function checkInt(value: unknown, title: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
     throw bad(title, `expected an integer from ${min} to ${max}`);
   }

@@ -162,11 +162,7 @@ export class Db {
 }
 
 function isThenable(value: unknown): boolean {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 // Typed column readers: a schema drift shows up as an INTERNAL error, not as a wrong type.

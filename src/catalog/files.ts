@@ -151,7 +151,10 @@ export function createFiles(db: Db, audit: Audit): Files {
     const recipients = input.recipients.map((recipient, i) => ({
       principalId: recipient.principalId,
       header: checkHeader(recipient.header, `recipients[${i}].header`),
-      expiresAt: recipient.expiresAt === undefined ? expiresAt : checkOptionalDate(recipient.expiresAt, `recipients[${i}].expiresAt`),
+      expiresAt:
+        recipient.expiresAt === undefined
+          ? expiresAt
+          : checkOptionalDate(recipient.expiresAt, `recipients[${i}].expiresAt`),
     }));
     const recipientIds = recipients.map((recipient) => recipient.principalId);
     if (new Set(recipientIds).size !== recipientIds.length) {

@@ -67,7 +67,14 @@ export function checkHeader(header: unknown, title: string): Uint8Array {
 /** Writes a header and its grant; the caller holds the transaction and has checked the file. */
 export function writeGrant(
   db: Db,
-  row: { fileId: string; principalId: string; header: Uint8Array; grantedBy: string; createdAt: string; expiresAt: string | null },
+  row: {
+    fileId: string;
+    principalId: string;
+    header: Uint8Array;
+    grantedBy: string;
+    createdAt: string;
+    expiresAt: string | null;
+  },
 ): Grant {
   if (db.get("SELECT 1 FROM principals WHERE id = ?", row.principalId) === undefined) {
     throw new VaultError("NOT_FOUND", "recipient: no such principal");

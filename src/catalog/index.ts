@@ -21,7 +21,7 @@ import { type Audit, createAudit } from "./audit.ts";
 import { type CheckpointResult, Db, int, text } from "./db.ts";
 import { type Files, createFiles } from "./files.ts";
 import { type Grants, createGrants } from "./grants.ts";
-import { migrate, migrations, userVersion } from "./migrations.ts";
+import { migrate, userVersion } from "./migrations.ts";
 import { type Principals, createPrincipals } from "./principals.ts";
 import { type Queue, createQueue } from "./queue.ts";
 

@@ -126,10 +126,7 @@ export function createPrincipals(db: Db, audit: Audit): Principals {
     },
     principalByToken(token) {
       if (typeof token !== "string" || token.length === 0 || token.length > 512) return undefined;
-      const row = db.get(
-        "SELECT * FROM principals WHERE token_sha256 = ? AND disabled_at IS NULL",
-        tokenHash(token),
-      );
+      const row = db.get("SELECT * FROM principals WHERE token_sha256 = ? AND disabled_at IS NULL", tokenHash(token));
       return row === undefined ? undefined : toPrincipal(row);
     },
     principalById: (id) => one("SELECT * FROM principals WHERE id = ?", id),

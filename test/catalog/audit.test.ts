@@ -21,7 +21,16 @@ describe("canonicalJson", () => {
   });
 
   it("refuses what JSON cannot say exactly", () => {
-    for (const value of [undefined, Number.NaN, Infinity, 1n, new Uint8Array(1), new Date(0), "\ud800", { a: undefined }]) {
+    for (const value of [
+      undefined,
+      Number.NaN,
+      Infinity,
+      1n,
+      new Uint8Array(1),
+      new Date(0),
+      "\ud800",
+      { a: undefined },
+    ]) {
       expect(() => canonicalJson(value)).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
     }
   });
@@ -88,7 +97,9 @@ describe("the audit hash chain", () => {
     expect(catalog.verifyAuditChain()).toEqual({ ok: false, seq: erasure?.seq, reason: "event_hash" });
 
     // Putting the original bytes back makes it whole again: the check is on content, not on edits.
-    raw.prepare("UPDATE audit SET detail = ? WHERE seq = ?").run('{"grantsRevoked":0,"headersDeleted":1,"reason":"ticket 12"}', erasure?.seq ?? 0);
+    raw
+      .prepare("UPDATE audit SET detail = ? WHERE seq = ?")
+      .run('{"grantsRevoked":0,"headersDeleted":1,"reason":"ticket 12"}', erasure?.seq ?? 0);
     expect(catalog.verifyAuditChain()).toMatchObject({ ok: true });
     raw.close();
   });
@@ -135,7 +146,9 @@ describe("the audit hash chain", () => {
       );
     }
     for (const action of ["", "Upload", "file..read", "file read"]) {
-      expect(() => catalog.appendEvent({ action, outcome: "ok" })).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
+      expect(() => catalog.appendEvent({ action, outcome: "ok" })).toThrow(
+        expect.objectContaining({ code: "BAD_REQUEST" }),
+      );
     }
     expect(() => catalog.appendEvent({ action: "a.b", outcome: "maybe" as never })).toThrow(
       expect.objectContaining({ code: "BAD_REQUEST" }),

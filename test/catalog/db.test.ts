@@ -101,7 +101,10 @@ describe("transactions", () => {
     const input = uploadInput(owner, [recipient]);
     // The second recipient does not exist: the file row, both headers and the first grant are
     // written before that is found out.
-    input.recipients = [...input.recipients, { principalId: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", header: new Uint8Array(9) }];
+    input.recipients = [
+      ...input.recipients,
+      { principalId: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", header: new Uint8Array(9) },
+    ];
     expect(() => fixture.catalog.commitUpload(input)).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     expect(tableCounts(fixture.path)).toEqual(before);
     expect(fixture.catalog.getFile(input.file.id)).toBeUndefined();

@@ -54,11 +54,20 @@ describe("eraseFile (crypto-shredding)", () => {
 
     for (const secret of target.secrets) expect(leakedPieces(fixture.path, secret)).toBeGreaterThan(0);
 
-    const erasure = catalog.eraseFile({ fileId: target.file.id, actorId: officer.id, reason: "GDPR art. 17, ticket 881" });
+    const erasure = catalog.eraseFile({
+      fileId: target.file.id,
+      actorId: officer.id,
+      reason: "GDPR art. 17, ticket 881",
+    });
     expect(erasure.destroyed).toEqual({ headers: 4, salt: true, name: true, plaintextSha256: true, grants: 3 });
     expect(erasure.walTruncated).toBe(true);
     expect(erasure.payloadCid).toBe(target.file.payloadCid);
-    expect(erasure.event).toMatchObject({ action: "file.erase", fileId: target.file.id, actorId: officer.id, outcome: "ok" });
+    expect(erasure.event).toMatchObject({
+      action: "file.erase",
+      fileId: target.file.id,
+      actorId: officer.id,
+      outcome: "ok",
+    });
 
     // While the catalog is still open: nothing in any of the three files.
     for (const secret of target.secrets) expect(leakedPieces(fixture.path, secret)).toBe(0);
@@ -71,7 +80,13 @@ describe("eraseFile (crypto-shredding)", () => {
     }
 
     const erased = catalog.getFile(target.file.id);
-    expect(erased).toMatchObject({ state: "erased", salt: null, name: null, plaintextSha256: null, erasedAt: erasure.erasedAt });
+    expect(erased).toMatchObject({
+      state: "erased",
+      salt: null,
+      name: null,
+      plaintextSha256: null,
+      erasedAt: erasure.erasedAt,
+    });
     expect(catalog.header(target.file.id, "vault")).toBeUndefined();
     for (const recipient of recipients) {
       expect(catalog.header(target.file.id, recipient.id)).toBeUndefined();
@@ -82,7 +97,9 @@ describe("eraseFile (crypto-shredding)", () => {
     expect(catalog.listFiles().map((f) => f.id)).toEqual([before.file.id, after.file.id]);
     expect(catalog.listFiles({ includeErased: true })).toHaveLength(3);
     // The erasure event is queued for anchoring, and the chain still verifies.
-    expect(Buffer.from(catalog.leafOf("event", erasure.event.id)?.value ?? [])).toEqual(Buffer.from(erasure.event.eventHash));
+    expect(Buffer.from(catalog.leafOf("event", erasure.event.id)?.value ?? [])).toEqual(
+      Buffer.from(erasure.event.eventHash),
+    );
     expect(catalog.verifyAuditChain()).toMatchObject({ ok: true });
 
     fixture.reopen();
@@ -103,9 +120,9 @@ describe("eraseFile (crypto-shredding)", () => {
     expect(() => catalog.eraseFile({ fileId: "f_aaaaaaaaaaaaaaaaaaaaaaaaaa", actorId: owner.id, reason: "x" })).toThrow(
       expect.objectContaining({ code: "NOT_FOUND" }),
     );
-    expect(() => catalog.grant({ fileId: file.id, principalId: recipient.id, header: randomBytes(10), actorId: owner.id })).toThrow(
-      expect.objectContaining({ code: "GONE" }),
-    );
+    expect(() =>
+      catalog.grant({ fileId: file.id, principalId: recipient.id, header: randomBytes(10), actorId: owner.id }),
+    ).toThrow(expect.objectContaining({ code: "GONE" }));
     expect(() => catalog.revoke({ fileId: file.id, principalId: recipient.id, actorId: owner.id })).toThrow(
       expect.objectContaining({ code: "GONE" }),
     );

@@ -10,7 +10,11 @@ describe("principals and tokens", () => {
   it("finds a principal by its token, and by nothing else", () => {
     fixture = openFixture();
     const { catalog } = fixture;
-    const { principal, token } = catalog.createPrincipal({ name: "dr.house", role: "recipient", ageRecipient: "age1xq8h4cwcgg3ltzpzdlwm3uj2a0xsl5m3hyd0k3g3etvwwcnqxhcq8gf5fh" });
+    const { principal, token } = catalog.createPrincipal({
+      name: "dr.house",
+      role: "recipient",
+      ageRecipient: "age1xq8h4cwcgg3ltzpzdlwm3uj2a0xsl5m3hyd0k3g3etvwwcnqxhcq8gf5fh",
+    });
     expect(token).toMatch(/^mvt_[A-Za-z0-9_-]{43}$/);
     expect(isId(principal.id, "p")).toBe(true);
     expect(catalog.principalByToken(token)).toEqual(principal);

@@ -54,19 +54,31 @@ describe("the anchoring queue", () => {
     const root = randomBytes(32);
     const batchId = catalog.sealBatch({ leafSeqs: order, root });
     expect(batchId).toBe(1);
-    expect(catalog.getBatch(batchId)).toMatchObject({ id: 1, leafCount: 3, status: "sealed", txHash: null, chainId: null });
+    expect(catalog.getBatch(batchId)).toMatchObject({
+      id: 1,
+      leafCount: 3,
+      status: "sealed",
+      txHash: null,
+      chainId: null,
+    });
     expect(hex(catalog.getBatch(batchId)?.root ?? new Uint8Array())).toBe(hex(root));
-    expect(catalog.batchLeaves(batchId).map(hex)).toEqual([pending[2], pending[0], pending[1]].map((l) => hex(l?.value ?? new Uint8Array())));
+    expect(catalog.batchLeaves(batchId).map(hex)).toEqual(
+      [pending[2], pending[0], pending[1]].map((l) => hex(l?.value ?? new Uint8Array())),
+    );
     const first = catalog.listEvents({ limit: 1 })[0];
     expect(catalog.leafOf("event", first?.id ?? "")).toMatchObject({ seq: 1, kind: "event", batchId: 1, leafIndex: 1 });
     expect(catalog.pendingLeaves(10).map((leaf) => leaf.seq)).toEqual([4, 5]);
 
     const before = tableCounts(fixture.path);
     expect(() => catalog.sealBatch({ leafSeqs: [4, 3], root })).toThrow(expect.objectContaining({ code: "CONFLICT" }));
-    expect(() => catalog.sealBatch({ leafSeqs: [4, 999], root })).toThrow(expect.objectContaining({ code: "CONFLICT" }));
+    expect(() => catalog.sealBatch({ leafSeqs: [4, 999], root })).toThrow(
+      expect.objectContaining({ code: "CONFLICT" }),
+    );
     expect(() => catalog.sealBatch({ leafSeqs: [4, 4], root })).toThrow(expect.objectContaining({ code: "CONFLICT" }));
     expect(() => catalog.sealBatch({ leafSeqs: [], root })).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
-    expect(() => catalog.sealBatch({ leafSeqs: [4], root: randomBytes(31) })).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
+    expect(() => catalog.sealBatch({ leafSeqs: [4], root: randomBytes(31) })).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST" }),
+    );
     expect(tableCounts(fixture.path)).toEqual(before);
     expect(catalog.pendingLeaves(10).map((leaf) => leaf.seq)).toEqual([4, 5]);
   });
@@ -80,7 +92,13 @@ describe("the anchoring queue", () => {
     expect(catalog.batchesWithStatus("sealed").map((b) => b.id)).toEqual([b1, b2]);
 
     const anchored = catalog.markAnchored(b1, anchorData());
-    expect(anchored).toMatchObject({ status: "anchored", chainBatchId: 0, blockNumber: 7, chainId: 31337, txHash: `0x${"ab".repeat(32)}` });
+    expect(anchored).toMatchObject({
+      status: "anchored",
+      chainBatchId: 0,
+      blockNumber: 7,
+      chainId: 31337,
+      txHash: `0x${"ab".repeat(32)}`,
+    });
     expect(anchored.anchoredAt).not.toBeNull();
     expect(() => catalog.markFinal(b2)).toThrow(expect.objectContaining({ code: "CONFLICT" }));
     expect(catalog.markFinal(b1).status).toBe("final");
@@ -106,8 +124,12 @@ describe("the anchoring queue", () => {
     expect(catalog.batchesWithStatus("sealed").map((b) => b.id)).toEqual([b1, b2]);
     expect(catalog.markAnchored(b1, anchorData({ chainBatchId: 3, blockNumber: 99 })).chainBatchId).toBe(3);
 
-    expect(() => catalog.markAnchored(b2, anchorData({ txHash: "0x12" }))).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
-    expect(() => catalog.markAnchored(b2, anchorData({ prevRoot: randomBytes(20) }))).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
+    expect(() => catalog.markAnchored(b2, anchorData({ txHash: "0x12" }))).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST" }),
+    );
+    expect(() => catalog.markAnchored(b2, anchorData({ prevRoot: randomBytes(20) }))).toThrow(
+      expect.objectContaining({ code: "BAD_REQUEST" }),
+    );
     expect(() => catalog.markAnchored(42, anchorData())).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     expect(() => catalog.markSealed(42)).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     expect(catalog.getBatch(42)).toBeUndefined();
