@@ -11,7 +11,7 @@
  * - `foreign_keys = ON`, a busy timeout, and defensive mode (no writable_schema tricks).
  */
 
-import { closeSync, openSync } from "node:fs";
+import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import { VaultError } from "../errors.ts";
 
@@ -43,12 +43,14 @@ export class Db {
 
   constructor(options: DbOptions) {
     const { path } = options;
-    if (path !== ":memory:") {
-      // Create the file owner-only before SQLite does; -wal and -shm inherit its mode.
-      closeSync(openSync(path, "a", 0o600));
-    }
     this.#busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? 5000);
     try {
+      if (path !== ":memory:") {
+        // Owner-only before SQLite touches it (-wal and -shm take the database file's mode),
+        // and tightened if an older file was looser.
+        closeSync(openSync(path, "a", 0o600));
+        chmodSync(path, 0o600);
+      }
       this.raw = new DatabaseSync(path, {
         enableForeignKeyConstraints: true,
         timeout: this.#busyTimeoutMs,
@@ -85,21 +87,37 @@ export class Db {
   }
 
   get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.stmt(sql).get(...params);
+    try {
+      return this.stmt(sql).get(...params);
+    } catch (error) {
+      throw asVaultError(error);
+    }
   }
 
   all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.stmt(sql).all(...params);
+    try {
+      return this.stmt(sql).all(...params);
+    } catch (error) {
+      throw asVaultError(error);
+    }
   }
 
   /** Runs an INSERT; returns the new row's rowid. */
   insert(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...params).lastInsertRowid);
+    try {
+      return Number(this.stmt(sql).run(...params).lastInsertRowid);
+    } catch (error) {
+      throw asVaultError(error);
+    }
   }
 
   /** Runs a write; returns the number of changed rows. */
   run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.stmt(sql).run(...params).changes);
+    try {
+      return Number(this.stmt(sql).run(...params).changes);
+    } catch (error) {
+      throw asVaultError(error);
+    }
   }
 
   /**
@@ -107,10 +125,15 @@ export class Db {
    * Nested calls become savepoints, so catalog operations compose into a larger transaction and
    * a failed inner one undoes only itself. `fn` must be synchronous: a promise would let the
    * transaction commit before its work is done, so returning one is refused (and rolled back).
+   * SQLite errors come out as VaultErrors (`asVaultError`); anything else `fn` throws, unchanged.
    */
   transaction<T>(fn: () => T): T {
     const savepoint = this.#depth === 0 ? undefined : `sp${this.#depth}`;
-    this.raw.exec(savepoint === undefined ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
+    try {
+      this.raw.exec(savepoint === undefined ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
+    } catch (error) {
+      throw asVaultError(error);
+    }
     if (savepoint === undefined) this.#transactionTime = this.#now().toISOString();
     this.#depth++;
     try {
@@ -121,13 +144,17 @@ export class Db {
       this.raw.exec(savepoint === undefined ? "COMMIT" : `RELEASE ${savepoint}`);
       return result;
     } catch (error) {
-      if (savepoint === undefined) {
-        if (this.raw.isTransaction) this.raw.exec("ROLLBACK");
-      } else {
-        this.raw.exec(`ROLLBACK TO ${savepoint}`);
-        this.raw.exec(`RELEASE ${savepoint}`);
+      try {
+        if (savepoint === undefined) {
+          if (this.raw.isTransaction) this.raw.exec("ROLLBACK");
+        } else {
+          this.raw.exec(`ROLLBACK TO ${savepoint}`);
+          this.raw.exec(`RELEASE ${savepoint}`);
+        }
+      } catch {
+        // SQLite already rolled back (it does on some errors); the original error matters.
       }
-      throw error;
+      throw asVaultError(error);
     } finally {
       this.#depth--;
       if (this.#depth === 0) this.#transactionTime = undefined;
@@ -159,6 +186,21 @@ export class Db {
     this.#statements.clear();
     this.raw.close();
   }
+}
+
+/**
+ * An error from SQLite as a VaultError (other errors unchanged): constraint failures are
+ * CONFLICT, disk, lock and corruption trouble IO_ERROR, the rest INTERNAL. The message carries
+ * SQLite's generic error string only, never a value; the original stays as `cause`.
+ */
+export function asVaultError(error: unknown): unknown {
+  if (!(error instanceof Error) || (error as { code?: unknown }).code !== "ERR_SQLITE_ERROR") return error;
+  const { errcode, errstr } = error as { errcode?: unknown; errstr?: unknown };
+  const primary = typeof errcode === "number" ? errcode & 0xff : -1;
+  const detail = typeof errstr === "string" ? errstr : "unknown";
+  // 19 CONSTRAINT; 5 BUSY, 6 LOCKED, 8 READONLY, 10 IOERR, 11 CORRUPT, 13 FULL, 14 CANTOPEN, 26 NOTADB
+  const code = primary === 19 ? "CONFLICT" : [5, 6, 8, 10, 11, 13, 14, 26].includes(primary) ? "IO_ERROR" : "INTERNAL";
+  return new VaultError(code, `catalog: database error (${detail})`, { cause: error });
 }
 
 function isThenable(value: unknown): boolean {

@@ -13,7 +13,7 @@
  */
 
 import { VaultError } from "../errors.ts";
-import type { Audit, AuditDetail, AuditEvent } from "./audit.ts";
+import { type Audit, type AuditDetail, type AuditEvent, checkDetail } from "./audit.ts";
 import { checkBytes, checkInt, checkOptionalDate, checkPattern, checkText } from "./check.ts";
 import { type Db, type Row, blob, blobOrNull, int, text, textOrNull } from "./db.ts";
 import { checkHeader, requireActiveFile, writeGrant } from "./grants.ts";
@@ -149,7 +149,7 @@ export function createFiles(db: Db, audit: Audit): Files {
     const expiresAt = checkOptionalDate(file.expiresAt, "file.expiresAt");
     const vaultHeader = checkHeader(input.vaultHeader, "vaultHeader");
     const recipients = input.recipients.map((recipient, i) => ({
-      principalId: recipient.principalId,
+      principalId: checkText(recipient.principalId, `recipients[${i}].principalId`, 128),
       header: checkHeader(recipient.header, `recipients[${i}].header`),
       expiresAt:
         recipient.expiresAt === undefined
@@ -160,6 +160,7 @@ export function createFiles(db: Db, audit: Audit): Files {
     if (new Set(recipientIds).size !== recipientIds.length) {
       throw new VaultError("BAD_REQUEST", "recipients: listed twice");
     }
+    const detail = checkDetail({ ...input.detail, size, mediaType, recipients: recipientIds });
 
     return db.transaction(() => {
       if (db.get("SELECT 1 FROM files WHERE id = ?", file.id) !== undefined) {
@@ -195,7 +196,7 @@ export function createFiles(db: Db, audit: Audit): Files {
         action: "file.upload",
         fileId: file.id,
         outcome: "ok",
-        detail: { size, mediaType, recipients: recipientIds, ...input.detail },
+        detail,
       });
       // Read back what was stored: plain Uint8Arrays, no aliasing of the caller's buffers.
       const stored = getFile(file.id);

@@ -22,7 +22,9 @@ describe("settings and migrations", () => {
     expect(own.raw.prepare("PRAGMA secure_delete").get()?.secure_delete).toBe(1);
     expect(own.raw.prepare("PRAGMA foreign_keys").get()?.foreign_keys).toBe(1);
     own.close();
-    expect(statSync(fixture.path).mode & 0o777).toBe(0o600);
+    for (const file of [fixture.path, `${fixture.path}-wal`, `${fixture.path}-shm`]) {
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    }
   });
 
   it("reopening applies no migration twice and keeps the data", () => {
@@ -109,12 +111,20 @@ describe("transactions", () => {
     expect(tableCounts(fixture.path)).toEqual(before);
     expect(fixture.catalog.getFile(input.file.id)).toBeUndefined();
 
-    // Unacceptable audit detail is found only when the event is appended, after everything else.
+    // A fault injected at the very last write (the upload event's leaf), after the file row,
+    // headers, grants, commitment leaf and audit row: all of it goes.
+    const raw = new DatabaseSync(fixture.path);
+    raw.exec(`CREATE TRIGGER inject_fault BEFORE INSERT ON leaves WHEN NEW.kind = 'event'
+              BEGIN SELECT RAISE(ABORT, 'injected fault'); END`);
     const second = uploadInput(owner, [recipient]);
-    second.detail = { token: "x" };
-    expect(() => fixture.catalog.commitUpload(second)).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
+    expect(() => fixture.catalog.commitUpload(second)).toThrow(expect.objectContaining({ code: "CONFLICT" }));
+    raw.exec("DROP TRIGGER inject_fault");
+    raw.close();
     expect(tableCounts(fixture.path)).toEqual(before);
+    expect(fixture.catalog.getFile(second.file.id)).toBeUndefined();
     expect(fixture.catalog.verifyAuditChain()).toMatchObject({ ok: true });
+    // And the catalog carries on normally afterwards.
+    expect(fixture.catalog.commitUpload(second).id).toBe(second.file.id);
   });
 
   it("an error thrown in an outer transaction undoes the catalog calls made inside it", () => {
@@ -159,6 +169,18 @@ describe("transactions", () => {
       }),
     ).toThrow(expect.objectContaining({ code: "INTERNAL" }));
     expect(tableCounts(fixture.path)).toEqual(before);
+  });
+
+  it("reports a database locked by another writer as IO_ERROR, and works once it is free", () => {
+    fixture = openFixture({ busyTimeoutMs: 50 });
+    const other = new DatabaseSync(fixture.path);
+    other.exec("BEGIN IMMEDIATE");
+    expect(() => fixture.catalog.appendEvent({ action: "test.locked", outcome: "ok" })).toThrow(
+      expect.objectContaining({ code: "IO_ERROR" }),
+    );
+    other.exec("ROLLBACK");
+    other.close();
+    expect(fixture.catalog.appendEvent({ action: "test.locked", outcome: "ok" }).seq).toBe(1);
   });
 
   it("stamps every row of one transaction with the same time", () => {
