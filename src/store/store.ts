@@ -181,6 +181,9 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
 
   async function add(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AbortOptions = {}): Promise<AddResult> {
     const guard = openGuard();
+    // The importer writes blocks concurrently and does not wait for them when it fails:
+    // settle them before returning, so that a failed add has nothing left running.
+    const writes = new Set<Promise<CID>>();
     try {
       let size = 0;
       const guarded = {
@@ -188,7 +191,13 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
         has: (cid: CID, opts?: HeliaAbortOptions) => helia.blockstore.has(cid, opts),
         put: async (cid: CID, bytes: InputPair["bytes"], opts?: HeliaAbortOptions): Promise<CID> => {
           guard.add(blockKey(cid));
-          return underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts));
+          const write = underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts));
+          writes.add(write);
+          try {
+            return await write;
+          } finally {
+            writes.delete(write);
+          }
         },
       };
       const chunker = copyingChunker(chunkSize, (n) => {
@@ -206,6 +215,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
       await backend.pins.add(cid);
       return { cid, cidString: cid.toString(), size };
     } finally {
+      await Promise.allSettled([...writes]);
       closeGuard(guard);
     }
   }
