@@ -1,0 +1,61 @@
+/** The in-memory blob store keeps the interface's promises (the fake the vault core's tests use). */
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isVaultError } from "../../src/errors.ts";
+import { createMemoryBlobStore } from "../../src/store/index.ts";
+import type { BlobStore } from "../../src/store/index.ts";
+import { catBytes, KiB, MiB, pieces, random } from "./helpers.ts";
+
+let store: BlobStore;
+
+beforeEach(async () => {
+  store = await createMemoryBlobStore();
+});
+
+afterEach(async () => {
+  await store.stop();
+});
+
+describe("memory blob store", () => {
+  for (const size of [0, 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, MiB + 1, 3 * MiB]) {
+    it(`round trips ${size} bytes`, async () => {
+      const data = random(size);
+      const { cid, size: stored } = await store.add(pieces(data));
+      expect(stored).toBe(size);
+      expect((await catBytes(store, cid)).equals(data)).toBe(true);
+      expect((await catBytes(store, cid, { offset: size >> 1, length: 1000 })).equals(data.subarray(size >> 1, (size >> 1) + 1000))).toBe(true);
+    });
+  }
+
+  it("copies reused input buffers and hands out copies", async () => {
+    const data = random(2 * MiB + 5);
+    const buffer = new Uint8Array(64 * KiB);
+    async function* reusing() {
+      for (let i = 0; i < data.byteLength; i += buffer.byteLength) {
+        const piece = data.subarray(i, i + buffer.byteLength);
+        buffer.set(piece);
+        yield buffer.subarray(0, piece.byteLength);
+      }
+    }
+    const { cid } = await store.add(reusing());
+    for await (const chunk of store.cat(cid)) chunk.fill(0);
+    expect((await catBytes(store, cid)).equals(data)).toBe(true);
+  });
+
+  it("pins, unpins and collects", async () => {
+    const a = await store.add([random(2 * MiB + 1)]);
+    const bData = random(10);
+    const b = await store.add([bData]);
+    expect((await store.stat()).blockCount).toBe(5);
+    await store.unpin(a.cid);
+    expect(await store.isPinned(a.cid)).toBe(false);
+    expect(await store.collect()).toBe(4);
+    expect(await store.has(a.cid)).toBe(false);
+    expect((await catBytes(store, b.cid)).equals(bData)).toBe(true);
+    const roots: string[] = [];
+    for await (const root of store.pins()) roots.push(root.toString());
+    expect(roots).toEqual([b.cidString]);
+    const error = await catBytes(store, a.cid).catch((e: unknown) => e);
+    expect(isVaultError(error, "NOT_FOUND")).toBe(true);
+  });
+});
