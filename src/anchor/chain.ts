@@ -314,7 +314,9 @@ export async function readRootInfo(
 export async function createChainClient(options: ChainClientOptions): Promise<ChainClient> {
   let wallet: Wallet;
   try {
-    wallet = new Wallet(options.privateKey);
+    // Key files may hold the bare 64 hex digits.
+    const key = options.privateKey.trim();
+    wallet = new Wallet(/^[0-9a-fA-F]{64}$/.test(key) ? `0x${key}` : key);
   } catch {
     // no cause: it could echo the key
     throw new VaultError("BAD_REQUEST", "anchorer private key is not a valid secp256k1 key");

@@ -195,6 +195,15 @@ describe("chain: VaultAnchor on a real anvil", () => {
     }
   });
 
+  it("a key file's bare hex digits are accepted", async () => {
+    const bare = await createChainClient({ rpcUrl: chain.rpcUrl, privateKey: `${ownerKey.slice(2)}\n` });
+    try {
+      expect(bare.account).toBe(client.account);
+    } finally {
+      bare.close();
+    }
+  });
+
   it("a bad private key is refused without echoing it", async () => {
     const error = await createChainClient({ rpcUrl: chain.rpcUrl, privateKey: "0x1234" }).catch((e: unknown) => e);
     expect(isVaultError(error, "BAD_REQUEST")).toBe(true);
