@@ -3,25 +3,33 @@
  * ChaCha20-Poly1305 in 64 KiB chunks, keyed by HKDF-SHA-256(file key, salt = nonce,
  * info = "payload"). Chunk nonce = 11-byte big-endian counter ‖ last-chunk flag.
  *
- * This runs on node:crypto (OpenSSL), about 15× the pure-JS speed. Input chunks are never
- * copied: a 64 KiB STREAM chunk is fed to the cipher from the caller's pieces, which are only
- * held (not mutated) until we know whether more data follows, because the last chunk is
- * encrypted with a different nonce. Callers must not reuse a buffer after yielding it.
+ * This runs on node:crypto (OpenSSL), about 15× the pure-JS speed. Input is never copied on
+ * the way in: a chunk is fed to the cipher from the caller's pieces, held (not mutated) until we
+ * know whether more data follows, because the last chunk is sealed with a different nonce.
+ * Callers must not mutate a buffer after yielding it. Regular files can instead be processed by
+ * several threads at once (parallel.ts).
  *
- * Decryption releases a chunk only after its tag verified, so a failure part-way leaves the
+ * Decryption releases plaintext only after its tags verified, so a failure part-way leaves the
  * consumer with authenticated plaintext only.
  */
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { createSecretKey, hkdfSync, type KeyObject, randomBytes } from "node:crypto";
 import { VaultError } from "../errors.ts";
+import { CHUNK_SIZE, ChunkOpener, SEALED_CHUNK, sealChunk, TAG_SIZE } from "./chunks.ts";
+import { Reader } from "./reader.ts";
 
-export const CHUNK_SIZE = 64 * 1024;
-export const TAG_SIZE = 16;
+export { CHUNK_SIZE, SEALED_CHUNK, TAG_SIZE } from "./chunks.ts";
 export const NONCE_SIZE = 16;
-const SEALED_CHUNK = CHUNK_SIZE + TAG_SIZE;
 
-export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync("sha256", fileKey, nonce, "payload", 32));
+type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+export function payloadKeyBytes(fileKey: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", fileKey, nonce, "payload", 32));
+}
+
+/** The STREAM key as a KeyObject, made once: raw key bytes would cost a key import per chunk. */
+export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
+  return createSecretKey(payloadKeyBytes(fileKey, nonce));
 }
 
 /** Size of the payload (nonce included) for a plaintext of `size` bytes. */
@@ -81,19 +89,11 @@ class Framer {
     }
     return out;
   }
-}
 
-class ChunkNonce {
-  readonly bytes = Buffer.alloc(12);
-  private counter = 0;
-
-  next(last: boolean): Buffer {
-    // 2^53 chunks of 64 KiB is far beyond any file; the high counter bytes stay zero.
-    this.bytes.writeUIntBE(Math.floor(this.counter / 2 ** 32), 3, 4);
-    this.bytes.writeUInt32BE(this.counter % 2 ** 32, 7);
-    this.bytes[11] = last ? 1 : 0;
-    this.counter++;
-    return this.bytes;
+  /** Like take(), as one contiguous array (copied only when the frame straddles pieces). */
+  takeContiguous(): Uint8Array {
+    const parts = this.take();
+    return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
   }
 }
 
@@ -103,125 +103,46 @@ class ChunkNonce {
  */
 export async function* encryptPayload(
   fileKey: Uint8Array,
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  source: Source,
   options: { nonce?: Uint8Array; signal?: AbortSignal } = {},
 ): AsyncGenerator<Uint8Array> {
   const nonce = options.nonce ?? randomBytes(NONCE_SIZE);
   if (nonce.length !== NONCE_SIZE) throw new VaultError("BAD_REQUEST", "payload nonce must be 16 bytes");
   const key = payloadKey(fileKey, nonce);
-  const chunkNonce = new ChunkNonce();
   const framer = new Framer(CHUNK_SIZE);
+  const chunkNonce = Buffer.alloc(12);
+  let counter = 0;
   yield nonce;
-
-  const seal = (last: boolean): Uint8Array[] => {
-    const cipher = createCipheriv("chacha20-poly1305", key, chunkNonce.next(last), { authTagLength: TAG_SIZE });
-    const out: Uint8Array[] = [];
-    for (const part of framer.take()) {
-      const ct = cipher.update(part);
-      if (ct.length > 0) out.push(ct);
-    }
-    cipher.final();
-    out.push(cipher.getAuthTag());
-    return out;
-  };
-
   for await (const piece of source) {
     options.signal?.throwIfAborted();
     framer.push(piece);
     // Seal only chunks known not to be last: a full chunk with at least one byte after it.
-    while (framer.size > CHUNK_SIZE) yield* seal(false);
+    while (framer.size > CHUNK_SIZE) yield* sealChunk(key, counter++, false, framer.take(), chunkNonce);
   }
-  yield* seal(true);
+  yield* sealChunk(key, counter, true, framer.take(), chunkNonce);
 }
 
 /**
  * Decrypts an age payload (nonce first). Yields plaintext chunk by chunk, each only after its
- * tag verified. A full-size chunk is opened as a middle chunk first and, failing that, as the
- * final one (age's rule for a payload ending on a chunk boundary). Throws `PAYLOAD_FAILURE` on
- * a bad tag, truncation, data after the final chunk, or an empty final chunk after a full one;
- * `HEADER_FAILURE` when the nonce itself is missing or short (as the age vectors classify it).
+ * tag verified. Throws `PAYLOAD_FAILURE` on a bad tag, truncation, data after the final chunk,
+ * or an empty final chunk after a full one; `HEADER_FAILURE` when the nonce itself is missing or
+ * short (as the age vectors classify it).
  */
 export async function* decryptPayload(
   fileKey: Uint8Array,
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  source: Source,
   options: { signal?: AbortSignal } = {},
 ): AsyncGenerator<Uint8Array> {
+  const reader = new Reader(source);
+  while (reader.buffered < NONCE_SIZE && (await reader.pull())) {}
+  if (reader.buffered < NONCE_SIZE) throw new VaultError("HEADER_FAILURE", "payload nonce missing or short");
+  const opener = new ChunkOpener(payloadKey(fileKey, reader.take(NONCE_SIZE)));
   const framer = new Framer(SEALED_CHUNK);
-  const nonceFramer = new Framer(NONCE_SIZE);
-  let key: Buffer | undefined;
-  let counter = 0;
-  let sawFinal = false;
-  const nonce = Buffer.alloc(12);
-  const tag = Buffer.alloc(TAG_SIZE);
-
-  const tryOpen = (parts: Uint8Array[], total: number, last: boolean): Uint8Array[] | undefined => {
-    nonce.writeUIntBE(Math.floor(counter / 2 ** 32), 3, 4);
-    nonce.writeUInt32BE(counter % 2 ** 32, 7);
-    nonce[11] = last ? 1 : 0;
-    const decipher = createDecipheriv("chacha20-poly1305", key as Buffer, nonce, { authTagLength: TAG_SIZE });
-    // The tag is the last 16 bytes, which may straddle pieces.
-    let bodyLeft = total - TAG_SIZE;
-    let tagAt = 0;
-    const out: Uint8Array[] = [];
-    for (const p of parts) {
-      const bodyPart = p.subarray(0, Math.min(p.length, bodyLeft));
-      bodyLeft -= bodyPart.length;
-      if (bodyPart.length > 0) {
-        const pt = decipher.update(bodyPart);
-        if (pt.length > 0) out.push(pt);
-      }
-      const tagPart = p.subarray(bodyPart.length);
-      tag.set(tagPart, tagAt);
-      tagAt += tagPart.length;
-    }
-    decipher.setAuthTag(tag);
-    try {
-      decipher.final();
-    } catch {
-      return undefined;
-    }
-    return out;
-  };
-
-  const open = (atEnd: boolean): Uint8Array[] => {
-    const parts = framer.take();
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    if (total < TAG_SIZE) throw new VaultError("PAYLOAD_FAILURE", "truncated STREAM chunk");
-    let out = total === SEALED_CHUNK ? tryOpen(parts, total, false) : undefined;
-    if (out === undefined) {
-      if (total === TAG_SIZE && counter > 0) throw new VaultError("PAYLOAD_FAILURE", "empty final STREAM chunk");
-      if (total < SEALED_CHUNK && !atEnd) throw new VaultError("PAYLOAD_FAILURE", "short STREAM chunk");
-      out = tryOpen(parts, total, true);
-      if (out === undefined) throw new VaultError("PAYLOAD_FAILURE", `STREAM chunk ${counter} failed authentication`);
-      sawFinal = true;
-    }
-    counter++;
-    return out;
-  };
-
-  for await (let piece of source) {
+  for await (const piece of reader.rest()) {
     options.signal?.throwIfAborted();
-    if (key === undefined) {
-      const need = NONCE_SIZE - nonceFramer.size;
-      nonceFramer.push(piece.subarray(0, need));
-      piece = piece.subarray(need);
-      if (nonceFramer.size < NONCE_SIZE) continue;
-      key = payloadKey(fileKey, Buffer.concat(nonceFramer.take()));
-    }
-    if (sawFinal && piece.length > 0) throw new VaultError("PAYLOAD_FAILURE", "data after the final STREAM chunk");
     framer.push(piece);
-    while (framer.size >= SEALED_CHUNK) {
-      if (sawFinal) throw new VaultError("PAYLOAD_FAILURE", "data after the final STREAM chunk");
-      yield* open(false);
-    }
+    while (framer.size > SEALED_CHUNK) yield opener.next(framer.takeContiguous(), false);
   }
-  if (key === undefined) throw new VaultError("HEADER_FAILURE", "payload nonce missing or short");
-  if (sawFinal) {
-    if (framer.size > 0) throw new VaultError("PAYLOAD_FAILURE", "data after the final STREAM chunk");
-    return;
-  }
-  if (framer.size === 0) {
-    throw new VaultError("PAYLOAD_FAILURE", counter === 0 ? "payload has no STREAM chunk" : "payload ends without a final STREAM chunk");
-  }
-  yield* open(true);
+  if (framer.size > 0) yield opener.next(framer.takeContiguous(), true);
+  opener.finish();
 }

@@ -1,0 +1,46 @@
+/**
+ * The `medvault` command: dispatches to a subcommand, prints one line on failure and returns
+ * the exit code (0 success, 1 failure, 2 usage). The only place besides server.ts that reads
+ * the environment.
+ */
+
+import { isVaultError } from "../errors.ts";
+import { decrypt, encrypt, keygen } from "./envelope.ts";
+
+const USAGE = `Usage: medvault <command> [options]
+
+Envelope (age-compatible, streaming, stdin/stdout by default):
+  keygen [--pq] [-o FILE]                              make an age identity
+  encrypt -r RECIPIENT… [-R FILE] [-o OUT] [IN]        encrypt to recipients
+  decrypt -i IDENTITY_FILE… [-o OUT] [IN]              decrypt with identities
+
+Run \`medvault <command> --help\` for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt };
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`medvault: unknown command "${name}"\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (isVaultError(error)) {
+      process.stderr.write(`medvault ${name}: ${error.code}: ${error.message}\n`);
+      return error.code === "BAD_REQUEST" ? 2 : 1;
+    }
+    const code = (error as { code?: string }).code;
+    if (code === "EPIPE") return 1;
+    process.stderr.write(`medvault ${name}: INTERNAL: ${(error as Error).message ?? String(error)}\n`);
+    return 1;
+  }
+}
