@@ -6,8 +6,12 @@
 
 import { isVaultError } from "../errors.ts";
 import { decrypt, encrypt, keygen } from "./envelope.ts";
+import { serve } from "./serve.ts";
 
 const USAGE = `Usage: medvault <command> [options]
+
+Service:
+  serve                                                run the vault (settings: medvault serve --help)
 
 Envelope (age-compatible, streaming, stdin/stdout by default):
   keygen [--pq] [-o FILE]                              make an age identity
@@ -18,7 +22,7 @@ Run \`medvault <command> --help\` for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt };
+const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt, serve };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,0 +1,123 @@
+/**
+ * `medvault serve`: the vault with its embedded parts (Helia on disk, SQLite catalog, and the
+ * anchoring chain) on MEDVAULT_HOST:MEDVAULT_PORT. With server.ts only the CLI entry reads the
+ * environment and calls `listen`.
+ */
+
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, open, readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import { join, resolve } from "node:path";
+import { pino } from "pino";
+import { openCatalog } from "./catalog/index.ts";
+import { VaultError } from "./errors.ts";
+import { type AppDeps, createApp } from "./http/app.ts";
+import { createBlobStore } from "./store/index.ts";
+import { createVault, loadOrCreateVaultKey } from "./vault/index.ts";
+
+export type Config = {
+  dataDir: string;
+  host: string;
+  port: number;
+  maxUploadBytes: number;
+  adminToken: string | undefined;
+  webDir: string | undefined;
+  logLevel: string;
+};
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new VaultError("BAD_REQUEST", `${name} must be a whole number`);
+  return Number(raw);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    dataDir: resolve(env.MEDVAULT_DATA ?? "./.medvault"),
+    host: env.MEDVAULT_HOST ?? "127.0.0.1",
+    port: intFrom(env, "MEDVAULT_PORT", 8080),
+    maxUploadBytes: intFrom(env, "MEDVAULT_MAX_UPLOAD_BYTES", 16 * 1024 ** 3),
+    adminToken: env.MEDVAULT_ADMIN_TOKEN === "" ? undefined : env.MEDVAULT_ADMIN_TOKEN,
+    webDir: env.MEDVAULT_WEB_DIR ?? join(import.meta.dirname, "../web"),
+    logLevel: env.MEDVAULT_LOG_LEVEL ?? "info",
+  };
+}
+
+export type Running = { url: string; port: number; close(): Promise<void> };
+
+/** On first start (no principal yet) an admin is created: the given token, or a new one written to admin.token (0600). */
+async function bootstrapAdmin(config: Config, vaultCreate: (token: string) => void, count: number, log: pino.Logger): Promise<void> {
+  if (count > 0) return;
+  const token = config.adminToken ?? `mvt_${randomBytes(32).toString("base64url")}`;
+  vaultCreate(token);
+  if (config.adminToken === undefined) {
+    const path = join(config.dataDir, "admin.token");
+    const fh = await open(path, "wx", 0o600);
+    await fh.writeFile(`${token}\n`);
+    await fh.close();
+    log.info({ path }, "first start: admin token written (mode 0600)");
+  } else log.info("first start: admin created with MEDVAULT_ADMIN_TOKEN");
+}
+
+export async function startServer(config: Config, extra: { anchoring?: AppDeps["anchoring"] } = {}): Promise<Running> {
+  const log = pino({ level: config.logLevel, base: { service: "medvault" }, redact: ["req.headers.authorization", "token"] });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
+  const catalog = openCatalog({ path: join(config.dataDir, "catalog.sqlite") });
+  const store = await createBlobStore({ dir: join(config.dataDir, "ipfs") });
+  const key = await loadOrCreateVaultKey(config.dataDir);
+  const vault = createVault({ catalog, store, key });
+  const recovered = await vault.recover();
+  if (recovered.unpinned > 0) log.warn(recovered, "dropped payloads of uploads that never committed");
+  await bootstrapAdmin(
+    config,
+    (token) => catalog.createPrincipalWithToken({ name: "admin", role: "admin", token }),
+    catalog.countPrincipals(),
+    log,
+  );
+
+  const app = createApp({
+    vault,
+    maxUploadBytes: config.maxUploadBytes,
+    log,
+    ...(config.webDir === undefined ? {} : { webDir: config.webDir }),
+    ...(extra.anchoring === undefined ? {} : { anchoring: extra.anchoring }),
+  });
+  const server: Server = await new Promise((ok, fail) => {
+    const s = app.listen(config.port, config.host, () => ok(s));
+    s.once("error", fail);
+  });
+  // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+  server.timeout = 120_000;
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  const url = `http://${config.host}:${port}`;
+  log.info({ url, dataDir: config.dataDir }, "medvault listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((ok) => {
+          server.close(() => ok());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 5_000).unref();
+        });
+        await store.stop();
+        catalog.checkpoint();
+        catalog.close();
+        log.info("medvault stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+export async function readAdminToken(dataDir: string): Promise<string | undefined> {
+  return (await readFile(join(dataDir, "admin.token"), "utf8").catch(() => undefined))?.trim();
+}

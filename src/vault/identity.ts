@@ -1,0 +1,47 @@
+/**
+ * The vault's own age identity: made on first start in the data dir (mode 0600), a recipient
+ * of every file, so the vault can verify reads and re-wrap keys for new grants. It never
+ * leaves the process: no endpoint, log or error carries it.
+ */
+
+import { chmod, open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  formatIdentityFile,
+  generateKey,
+  type Identity,
+  parseIdentityFile,
+  parseRecipient,
+  type Recipient,
+  recipientOf,
+} from "../crypto/index.ts";
+import { VaultError } from "../errors.ts";
+
+export type VaultKey = { identity: Identity; recipient: Recipient };
+
+export const IDENTITY_FILE = "vault-identity.txt";
+
+export async function loadOrCreateVaultKey(dataDir: string): Promise<VaultKey> {
+  const path = join(dataDir, IDENTITY_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ENOENT")
+      throw new VaultError("IO_ERROR", "cannot read the vault identity", { cause: error });
+    const key = await generateKey({ pq: true });
+    const fh = await open(path, "wx", 0o600);
+    try {
+      await fh.writeFile(formatIdentityFile(key));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    text = formatIdentityFile(key);
+  }
+  await chmod(path, 0o600);
+  const line = text.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"));
+  if (line === undefined) throw new VaultError("INVALID_KEY", "the vault identity file holds no identity");
+  const [identity] = parseIdentityFile(line);
+  return { identity: identity as Identity, recipient: parseRecipient(await recipientOf(line)) };
+}
