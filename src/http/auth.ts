@@ -41,13 +41,17 @@ export function createAuth(options: AuthOptions) {
   return function requireAuth(req: AuthedRequest, _res: Response, next: NextFunction): void {
     const addr = req.socket.remoteAddress ?? "unknown";
     const at = Date.now();
-    if (limited(addr, at)) return next(new VaultError("RATE_LIMITED", "too many failed authentication attempts; try again later"));
+    if (limited(addr, at)) {
+      next(new VaultError("RATE_LIMITED", "too many failed authentication attempts; try again later"));
+      return;
+    }
     const header = req.get("authorization") ?? "";
     const m = /^Bearer ([A-Za-z0-9_\-.~+/]{8,256}=*)$/.exec(header);
     const principal = m?.[1] === undefined ? undefined : options.authenticate(m[1]);
     if (principal === undefined) {
       fail(addr, at);
-      return next(new VaultError("UNAUTHORIZED", header === "" ? "missing bearer token" : "invalid bearer token"));
+      next(new VaultError("UNAUTHORIZED", header === "" ? "missing bearer token" : "invalid bearer token"));
+      return;
     }
     req.principal = principal;
     next();

@@ -426,9 +426,9 @@ function sanitizeName(name: string): string {
     String(name ?? "")
       .split(/[\\/]/)
       .pop() ?? "";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-  const clean = base
-    .replace(/[\u0000-\u001f\u007f]/g, "")
+  const clean = [...base]
+    .filter((ch) => ch.charCodeAt(0) >= 0x20 && ch.charCodeAt(0) !== 0x7f)
+    .join("")
     .trim()
     .slice(0, MAX_NAME);
   return clean === "" || clean === "." || clean === ".." ? "unnamed" : clean;
