@@ -70,9 +70,10 @@ export class DiskBlockstore extends FsBlockstore {
     const { dir, file } = this.#sharding.encode(cid);
     let bytes: Uint8Array;
     try {
-      bytes = options?.signal === undefined
-        ? await readFile(join(this.path, dir, file))
-        : await readFile(join(this.path, dir, file), { signal: options.signal });
+      bytes =
+        options?.signal === undefined
+          ? await readFile(join(this.path, dir, file))
+          : await readFile(join(this.path, dir, file), { signal: options.signal });
     } catch (error) {
       if (errorCode(error) === "ENOENT") throw new NotFoundError(`block ${cid} not found`);
       throw error;
@@ -168,7 +169,5 @@ async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 export function errorCode(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
-    ? error.code
-    : undefined;
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
 }

@@ -69,5 +69,5 @@ export interface BlobStore {
   stop(): Promise<void>;
 }
 
-export { createBlobStore, createMemoryBlobStore, DEFAULT_CHUNK_SIZE } from "./store.ts";
 export type { BlobStoreOptions } from "./store.ts";
+export { createBlobStore, createMemoryBlobStore, DEFAULT_CHUNK_SIZE } from "./store.ts";

@@ -10,8 +10,8 @@
 import type { AbortOptions } from "abort-error";
 import type { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
-import { DAG_PB_CODE, decodeFileNode, isNotFound, RAW_CODE } from "./dag.ts";
 import type { FileNode } from "./dag.ts";
+import { DAG_PB_CODE, decodeFileNode, isNotFound, RAW_CODE } from "./dag.ts";
 
 export type ReadBlock = (cid: CID, options?: AbortOptions) => Promise<Uint8Array>;
 

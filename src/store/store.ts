@@ -25,14 +25,14 @@ import { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
 import { copyingChunker } from "./chunker.ts";
 import { isNotFound, RAW_CODE, walkDag } from "./dag.ts";
-import { DiskBlockstore, fsyncDir } from "./disk.ts";
 import type { DiskUsage } from "./disk.ts";
+import { DiskBlockstore, fsyncDir } from "./disk.ts";
 import type { AbortOptions, AddResult, BlobStore, CatOptions, CidLike, StoreStat } from "./index.ts";
-import { createMemoryPins, openDiskPins } from "./pins.ts";
+import { createRwLock } from "./lock.ts";
 import type { PinSet } from "./pins.ts";
+import { createMemoryPins, openDiskPins } from "./pins.ts";
 import { readFile } from "./reader.ts";
 import { VerifiedBlockstore } from "./verify.ts";
-import { createRwLock } from "./lock.ts";
 import { createWriteQueue } from "./writer.ts";
 
 /** 1 MiB: see bench/store.ts for 256 KiB against 1 MiB. Also the unixfs-v1-2025 profile's. */
@@ -199,9 +199,13 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
           return cid;
         },
       };
-      const chunker = copyingChunker(chunkSize, (n) => {
-        size += n;
-      }, options);
+      const chunker = copyingChunker(
+        chunkSize,
+        (n) => {
+          size += n;
+        },
+        options,
+      );
       const cid = await unixfs({ blockstore: guarded }).addByteStream(source, {
         profile: "unixfs-v1-2025",
         cidVersion: 1,

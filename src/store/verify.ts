@@ -73,7 +73,12 @@ export class VerifiedBlockstore implements Blockstore {
   async *getMany(cids: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<Pair> {
     for await (const cid of cids) {
       const bytes = await this.read(cid, options);
-      yield { cid, bytes: (function* () { yield bytes; })() };
+      yield {
+        cid,
+        bytes: (function* () {
+          yield bytes;
+        })(),
+      };
     }
   }
 

@@ -2,17 +2,17 @@
 
 import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as dagPb from "@ipld/dag-pb";
 import { unixfs } from "@helia/unixfs";
+import * as dagPb from "@ipld/dag-pb";
 import { FsBlockstore } from "blockstore-fs";
 import fc from "fast-check";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isVaultError } from "../../src/errors.ts";
-import { createBlobStore } from "../../src/store/index.ts";
 import type { BlobStore } from "../../src/store/index.ts";
-import { blockFiles, blockPath, catBytes, collectBytes, KiB, makeTempDir, MiB, pieces, random, removeDir } from "./helpers.ts";
+import { createBlobStore } from "../../src/store/index.ts";
+import { blockFiles, blockPath, catBytes, collectBytes, KiB, MiB, makeTempDir, pieces, random, removeDir } from "./helpers.ts";
 
 let dir: string;
 let store: BlobStore;

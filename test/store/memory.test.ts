@@ -2,8 +2,8 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isVaultError } from "../../src/errors.ts";
-import { createMemoryBlobStore } from "../../src/store/index.ts";
 import type { BlobStore } from "../../src/store/index.ts";
+import { createMemoryBlobStore } from "../../src/store/index.ts";
 import { catBytes, KiB, MiB, pieces, random } from "./helpers.ts";
 
 let store: BlobStore;
@@ -23,7 +23,9 @@ describe("memory blob store", () => {
       const { cid, size: stored } = await store.add(pieces(data));
       expect(stored).toBe(size);
       expect((await catBytes(store, cid)).equals(data)).toBe(true);
-      expect((await catBytes(store, cid, { offset: size >> 1, length: 1000 })).equals(data.subarray(size >> 1, (size >> 1) + 1000))).toBe(true);
+      expect((await catBytes(store, cid, { offset: size >> 1, length: 1000 })).equals(data.subarray(size >> 1, (size >> 1) + 1000))).toBe(
+        true,
+      );
     });
   }
 
