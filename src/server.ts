@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
 import { type AppDeps, createApp } from "./http/app.ts";
+import { createCheckContinue } from "./http/continue.ts";
 import { createBlobStore } from "./store/index.ts";
 import { createVault, loadOrCreateVaultKey } from "./vault/index.ts";
 
@@ -88,6 +89,8 @@ export async function startServer(config: Config, extra: { anchoring?: AppDeps["
     const s = app.listen(config.port, config.host, () => ok(s));
     s.once("error", fail);
   });
+  const checkContinue = createCheckContinue({ authenticate: (t) => vault.authenticate(t), maxUploadBytes: config.maxUploadBytes });
+  server.on("checkContinue", (req, res) => checkContinue(req, res, () => server.emit("request", req, res)));
   // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.
   server.requestTimeout = 0;
   server.headersTimeout = 30_000;

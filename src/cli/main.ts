@@ -1,10 +1,11 @@
 /**
  * The `medvault` command: dispatches to a subcommand, prints one line on failure and returns
- * the exit code (0 success, 1 failure, 2 usage). The only place besides server.ts that reads
- * the environment.
+ * the exit code (0 success, 1 failure, 2 usage). Environment is read only by the CLI (serve's
+ * settings, the client's MEDVAULT_URL/MEDVAULT_TOKEN) and server.ts.
  */
 
 import { isVaultError } from "../errors.ts";
+import { audit, download, grant, ls, principal, revoke, shred, upload } from "./client.ts";
 import { decrypt, encrypt, keygen } from "./envelope.ts";
 import { serve } from "./serve.ts";
 
@@ -18,11 +19,21 @@ Envelope (age-compatible, streaming, stdin/stdout by default):
   encrypt -r RECIPIENT… [-R FILE] [-o OUT] [IN]        encrypt to recipients
   decrypt -i IDENTITY_FILE… [-o OUT] [IN]              decrypt with identities
 
+Vault client (MEDVAULT_URL, MEDVAULT_TOKEN, or --url / --token / --token-file):
+  principal add NAME --role ROLE [--age-recipient R]   create a principal; prints its token once
+  upload FILE… [--to NAME…] [--expires 30d|ISO]        upload, streamed, with progress
+  download ID [-o OUT|DIR|-] [--age]                   verified download (Repr-Digest)
+  ls [--json]                                          files you may see
+  grant ID RECIPIENT [--expires WHEN]                  share a file
+  revoke ID RECIPIENT                                  stop sharing
+  shred ID --reason TEXT                               crypto-shred; prints the certificate
+  audit [ID] [--actor P] [--action A] [--after SEQ] [--limit N]   audit events as JSON lines
+
 Run \`medvault <command> --help\` for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt, serve };
+const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt, serve, principal, upload, download, grant, revoke, shred, audit, ls };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
