@@ -31,6 +31,8 @@ export type ErrorCode =
   | "WRONG_CHAIN"
   | "WRONG_CONTRACT"
   | "CHAIN_UNAVAILABLE"
+  /** Not anchored yet (receipt or proof asked for too early): HTTP 409, retry later. */
+  | "PENDING"
   // everything else
   | "IO_ERROR"
   | "INTERNAL";

@@ -172,12 +172,7 @@ function listeningPort(child: ChildProcess, exited: Promise<unknown>): Promise<n
   });
 }
 
-async function waitForRpc(
-  rpcUrl: string,
-  exited: Promise<unknown>,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
+async function waitForRpc(rpcUrl: string, exited: Promise<unknown>, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let gone = false;
   void exited.then(() => {
@@ -196,25 +191,21 @@ async function waitForRpc(
 function answersRpc(rpcUrl: string): Promise<boolean> {
   return new Promise((resolve) => {
     const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] });
-    const req = request(
-      rpcUrl,
-      { method: "POST", headers: { "content-type": "application/json" }, timeout: 1000 },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        res.on("end", () => {
-          try {
-            resolve(typeof (JSON.parse(text) as { result?: unknown }).result === "string");
-          } catch {
-            resolve(false);
-          }
-        });
-        res.on("error", () => resolve(false));
-      },
-    );
+    const req = request(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, timeout: 1000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => {
+        try {
+          resolve(typeof (JSON.parse(text) as { result?: unknown }).result === "string");
+        } catch {
+          resolve(false);
+        }
+      });
+      res.on("error", () => resolve(false));
+    });
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(false));
     req.end(body);

@@ -18,6 +18,9 @@
 import {
   ContractFactory,
   FetchRequest,
+  getAddress,
+  getBytes,
+  hexlify,
   Interface,
   isError,
   JsonRpcProvider,
@@ -25,12 +28,9 @@ import {
   type TransactionReceipt,
   Wallet,
   ZeroHash,
-  getAddress,
-  hexlify,
-  getBytes,
 } from "ethers";
 import artifact from "../../anchors/VaultAnchor.json" with { type: "json" };
-import { type ErrorCode, VaultError, assertBytes, isVaultError } from "../errors.ts";
+import { assertBytes, type ErrorCode, isVaultError, VaultError } from "../errors.ts";
 
 export const vaultAnchorAbi = artifact.abi;
 export const vaultAnchorBytecode = artifact.bytecode;
@@ -57,6 +57,15 @@ export interface RootInfo {
   /** Block timestamp, seconds since the epoch. */
   timestamp: number;
   blockNumber: number;
+}
+
+/** Where a root sits on chain, read back from its `BatchAnchored` log. */
+export interface FoundAnchor extends AnchoredBatch {
+  batchId: number;
+  /** Block timestamp, seconds since the epoch. */
+  timestamp: number;
+  prevRoot: Uint8Array;
+  leafCount: number;
 }
 
 export interface ChainState {
@@ -92,6 +101,11 @@ export interface ChainClient {
   anchorBatch(input: AnchorBatchInput, options?: AbortOptions): Promise<AnchoredBatch>;
   state(options?: AbortOptions): Promise<ChainState>;
   rootInfo(root: Uint8Array, options?: AbortOptions): Promise<RootInfo | null>;
+  /**
+   * The anchoring of `root` (batch id, prevRoot, transaction), or null if the contract does not
+   * know the root. Lets a caller adopt a batch that landed although its receipt was never seen.
+   */
+  findAnchor(root: Uint8Array, options?: AbortOptions): Promise<FoundAnchor | null>;
   setAnchorer(account: string, allowed: boolean, options?: AbortOptions): Promise<AnchoredBatch>;
   /** WRONG_CONTRACT unless the address holds a VaultAnchor. */
   checkContract(options?: AbortOptions): Promise<void>;
@@ -297,10 +311,11 @@ export async function readRootInfo(
 ): Promise<RootInfo | null> {
   assertBytes(root, 32, "root");
   try {
-    const [batchId, timestamp, blockNumber] = (await abortable(
-      callView(provider, contract, "roots", [hexlify(root)]),
-      options.signal,
-    )) as [bigint, bigint, bigint];
+    const [batchId, timestamp, blockNumber] = (await abortable(callView(provider, contract, "roots", [hexlify(root)]), options.signal)) as [
+      bigint,
+      bigint,
+      bigint,
+    ];
     if (blockNumber === 0n) return null;
     return { batchId: Number(batchId), timestamp: Number(timestamp), blockNumber: Number(blockNumber) };
   } catch (error) {
@@ -383,19 +398,21 @@ export async function createChainClient(options: ChainClientOptions): Promise<Ch
     }
   }
 
-  async function findAnchorTx(batchId: number, root: Uint8Array, info: RootInfo, signal?: AbortSignal) {
+  async function findAnchorTx(batchId: number, root: Uint8Array, info: RootInfo, signal?: AbortSignal): Promise<FoundAnchor> {
     const address = requireContract();
     const topics = vaultAnchorInterface.encodeFilterTopics("BatchAnchored", [batchId, hexlify(root)]);
-    const logs = await abortable(
-      provider.getLogs({ address, topics, fromBlock: info.blockNumber, toBlock: info.blockNumber }),
-      signal,
-    );
+    const logs = await abortable(provider.getLogs({ address, topics, fromBlock: info.blockNumber, toBlock: info.blockNumber }), signal);
     const log = logs[0];
     if (log === undefined) {
       throw new VaultError("INTERNAL", `root of batch ${batchId} is on chain but its BatchAnchored log was not found`);
     }
+    const event = vaultAnchorInterface.parseLog(log);
     const receipt = await abortable(provider.getTransactionReceipt(log.transactionHash), signal);
     return {
+      batchId,
+      timestamp: info.timestamp,
+      prevRoot: getBytes(event?.args.getValue("prevRoot") as string),
+      leafCount: Number(event?.args.getValue("leafCount")),
       txHash: log.transactionHash,
       blockNumber: log.blockNumber,
       blockHash: log.blockHash,
@@ -432,15 +449,13 @@ export async function createChainClient(options: ChainClientOptions): Promise<Ch
         // Idempotent retry: the batch may have landed although we never saw the receipt.
         const existing = await client.rootInfo(root, opts);
         if (existing !== null) {
-          if (existing.batchId === batchId) return findAnchorTx(batchId, root, existing, opts.signal);
+          if (existing.batchId === batchId) {
+            const { txHash, blockNumber, blockHash, gasUsed } = await findAnchorTx(batchId, root, existing, opts.signal);
+            return { txHash, blockNumber, blockHash, gasUsed };
+          }
           throw new VaultError("CONFLICT", `root already anchored as batch ${existing.batchId}`);
         }
-        const data = vaultAnchorInterface.encodeFunctionData("anchor", [
-          batchId,
-          hexlify(root),
-          leafCount,
-          hexlify(prevRoot),
-        ]);
+        const data = vaultAnchorInterface.encodeFunctionData("anchor", [batchId, hexlify(root), leafCount, hexlify(prevRoot)]);
         const receipt = await transact("anchor", `anchor:${batchId}:${hexlify(root)}`, { to: address, data }, opts.signal);
         return {
           txHash: receipt.hash,
@@ -468,16 +483,21 @@ export async function createChainClient(options: ChainClientOptions): Promise<Ch
       return readRootInfo(provider, requireContract(), root, opts);
     },
 
+    async findAnchor(root, opts = {}) {
+      const info = await client.rootInfo(root, opts);
+      if (info === null) return null;
+      try {
+        return await findAnchorTx(info.batchId, root, info, opts.signal);
+      } catch (error) {
+        throw chainError(error, "findAnchor()", opts.signal);
+      }
+    },
+
     async setAnchorer(who, allowed, opts = {}) {
       const target = checkAddress(who, "account");
       return serial(async () => {
         const data = vaultAnchorInterface.encodeFunctionData("setAnchorer", [target, allowed]);
-        const receipt = await transact(
-          "setAnchorer",
-          `setAnchorer:${target}:${allowed}`,
-          { to: requireContract(), data },
-          opts.signal,
-        );
+        const receipt = await transact("setAnchorer", `setAnchorer:${target}:${allowed}`, { to: requireContract(), data }, opts.signal);
         return {
           txHash: receipt.hash,
           blockNumber: receipt.blockNumber,
@@ -514,11 +534,7 @@ export interface DeployedVaultAnchor {
 }
 
 /** Deploys a fresh VaultAnchor whose owner and first anchorer is the key's account. */
-export async function deployVaultAnchor(
-  rpcUrl: string,
-  privateKey: string,
-  options: AbortOptions = {},
-): Promise<DeployedVaultAnchor> {
+export async function deployVaultAnchor(rpcUrl: string, privateKey: string, options: AbortOptions = {}): Promise<DeployedVaultAnchor> {
   const client = await createChainClient({ rpcUrl, privateKey, ...options });
   try {
     const address = await client.deploy(options);

@@ -25,14 +25,14 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { getAddress } from "ethers";
 import { CID } from "multiformats/cid";
-import { VaultError, assertBytes, isVaultError } from "../errors.ts";
+import { assertBytes, isVaultError, VaultError } from "../errors.ts";
 import {
   type AbortOptions,
-  type RootInfo,
   assertVaultAnchor,
   chainError,
   createProvider,
   fetchChainId,
+  type RootInfo,
   readRootInfo,
   vaultAnchorInterface,
 } from "./chain.ts";
@@ -257,17 +257,39 @@ export async function verifyReceipt(input: VerifyReceiptInput): Promise<Verified
     throw new VaultError("BAD_PROOF", "the inclusion path does not lead to the receipt's root");
   }
 
-  const chainId = await fetchChainId(input.rpcUrl, signal ? { signal } : {});
-  if (chainId !== receipt.chainId) {
-    throw new VaultError("WRONG_CHAIN", `the RPC endpoint serves chain ${chainId}, the receipt names ${receipt.chainId}`);
+  return checkRootOnChain(
+    { rpcUrl: input.rpcUrl, chainId: receipt.chainId, contract: receipt.contract, root, txHash: receipt.txHash },
+    signal,
+  );
+}
+
+export interface RootClaim {
+  rpcUrl: string;
+  chainId: number;
+  /** 0x address, EIP-55 checksummed or lower case. */
+  contract: string;
+  root: Uint8Array;
+  /** The anchoring transaction named by the receipt or proof (only to tell WRONG_CONTRACT apart). */
+  txHash?: string;
+}
+
+/**
+ * Steps 4 to 6 above, shared by receipts and audit event proofs: the RPC serves `chainId`
+ * (WRONG_CHAIN), `contract` is a VaultAnchor (WRONG_CONTRACT) and knows `root`
+ * (ROOT_NOT_ON_CHAIN). Returns where the chain says the root is anchored.
+ */
+export async function checkRootOnChain(claim: RootClaim, signal?: AbortSignal): Promise<RootInfo> {
+  const chainId = await fetchChainId(claim.rpcUrl, signal ? { signal } : {});
+  if (chainId !== claim.chainId) {
+    throw new VaultError("WRONG_CHAIN", `the RPC endpoint serves chain ${chainId}, the receipt names ${claim.chainId}`);
   }
-  const provider = createProvider(input.rpcUrl, chainId);
+  const provider = createProvider(claim.rpcUrl, chainId);
   try {
     const opts = signal ? { signal } : {};
-    await assertVaultAnchor(provider, receipt.contract, opts);
-    const info = await readRootInfo(provider, receipt.contract, root, opts);
+    await assertVaultAnchor(provider, claim.contract, opts);
+    const info = await readRootInfo(provider, claim.contract, claim.root, opts);
     if (info !== null) return info;
-    if (await anchoredElsewhere(receipt, provider)) {
+    if (claim.txHash !== undefined && (await anchoredElsewhere(claim, provider))) {
       throw new VaultError("WRONG_CONTRACT", "the receipt's transaction anchored this root in another contract");
     }
     throw new VaultError("ROOT_NOT_ON_CHAIN", "the root is not anchored in the receipt's contract");
@@ -278,18 +300,15 @@ export async function verifyReceipt(input: VerifyReceiptInput): Promise<Verified
   }
 }
 
-/** Did receipt.txHash emit BatchAnchored(root) from an address other than receipt.contract? */
-async function anchoredElsewhere(receipt: Receipt, provider: ReturnType<typeof createProvider>): Promise<boolean> {
+/** Did claim.txHash emit BatchAnchored(root) from an address other than claim.contract? */
+async function anchoredElsewhere(claim: RootClaim, provider: ReturnType<typeof createProvider>): Promise<boolean> {
   try {
-    const tx = await provider.getTransactionReceipt(receipt.txHash);
+    const tx = await provider.getTransactionReceipt(claim.txHash as string);
     if (tx === null) return false;
     const topic = vaultAnchorInterface.getEvent("BatchAnchored")?.topicHash;
-    return tx.logs.some(
-      (log) =>
-        log.topics[0] === topic &&
-        log.topics[2]?.toLowerCase() === `0x${receipt.root}` &&
-        getAddress(log.address) !== receipt.contract,
-    );
+    const root = `0x${Buffer.from(claim.root).toString("hex")}`;
+    const contract = getAddress(claim.contract);
+    return tx.logs.some((log) => log.topics[0] === topic && log.topics[2]?.toLowerCase() === root && getAddress(log.address) !== contract);
   } catch (error) {
     if (isVaultError(error)) throw error;
     return false; // only a diagnostic refinement: fall back to ROOT_NOT_ON_CHAIN

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type AnvilProcess, findAnvil, startAnvil } from "../../src/anchor/anvil.ts";
 import { createChainClient } from "../../src/anchor/chain.ts";
 import { isVaultError } from "../../src/errors.ts";
-import { ZERO_ROOT, fundedKey, randomRoot } from "./fixture.ts";
+import { fundedKey, randomRoot, ZERO_ROOT } from "./fixture.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "medvault-anvil-"));
 const started: AnvilProcess[] = [];

@@ -14,9 +14,7 @@ describe("VaultAnchor artifact", () => {
     const iface = new Interface(artifact.abi as never);
     const fn = (sig: string) => iface.getFunction(sig)?.format("full");
     expect(fn("anchor")).toBe("function anchor(uint64 batchId, bytes32 root, uint32 leafCount, bytes32 prevRoot)");
-    expect(fn("roots")).toBe(
-      "function roots(bytes32 root) view returns (uint64 batchId, uint64 timestamp, uint64 blockNumber)",
-    );
+    expect(fn("roots")).toBe("function roots(bytes32 root) view returns (uint64 batchId, uint64 timestamp, uint64 blockNumber)");
     expect(fn("nextBatchId")).toBe("function nextBatchId() view returns (uint64)");
     expect(fn("lastRoot")).toBe("function lastRoot() view returns (bytes32)");
     expect(fn("setAnchorer")).toBe("function setAnchorer(address account, bool allowed)");

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChainClient, createChainClient, deployVaultAnchor } from "../../src/anchor/chain.ts";
 import { type ErrorCode, isVaultError } from "../../src/errors.ts";
-import { type TestChain, ZERO_ROOT, calldataGas, fundedKey, randomRoot, rawProvider, startTestChain } from "./fixture.ts";
+import { calldataGas, fundedKey, randomRoot, rawProvider, startTestChain, type TestChain, ZERO_ROOT } from "./fixture.ts";
 
 async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | "resolved"> {
   try {
@@ -79,32 +79,18 @@ describe("chain: VaultAnchor on a real anvil", () => {
   });
 
   it("batch id and prevRoot mismatches revert (CONFLICT)", async () => {
-    expect(await codeOf(client.anchorBatch({ batchId: 4, root: randomRoot(), leafCount: 1, prevRoot: root2 }))).toBe(
-      "CONFLICT",
-    );
-    expect(await codeOf(client.anchorBatch({ batchId: 2, root: randomRoot(), leafCount: 1, prevRoot: root1 }))).toBe(
-      "CONFLICT",
-    );
-    expect(await codeOf(client.anchorBatch({ batchId: 3, root: randomRoot(), leafCount: 1, prevRoot: root1 }))).toBe(
-      "CONFLICT",
-    );
+    expect(await codeOf(client.anchorBatch({ batchId: 4, root: randomRoot(), leafCount: 1, prevRoot: root2 }))).toBe("CONFLICT");
+    expect(await codeOf(client.anchorBatch({ batchId: 2, root: randomRoot(), leafCount: 1, prevRoot: root1 }))).toBe("CONFLICT");
+    expect(await codeOf(client.anchorBatch({ batchId: 3, root: randomRoot(), leafCount: 1, prevRoot: root1 }))).toBe("CONFLICT");
     // the same root twice, even under the right batch id and prevRoot
-    expect(await codeOf(client.anchorBatch({ batchId: 3, root: root1, leafCount: 1, prevRoot: root2 }))).toBe(
-      "CONFLICT",
-    );
+    expect(await codeOf(client.anchorBatch({ batchId: 3, root: root1, leafCount: 1, prevRoot: root2 }))).toBe("CONFLICT");
     expect((await client.state()).nextBatchId).toBe(3);
   });
 
   it("zero root and empty batches are refused", async () => {
-    expect(await codeOf(client.anchorBatch({ batchId: 3, root: ZERO_ROOT, leafCount: 1, prevRoot: root2 }))).toBe(
-      "BAD_REQUEST",
-    );
-    expect(await codeOf(client.anchorBatch({ batchId: 3, root: randomRoot(), leafCount: 0, prevRoot: root2 }))).toBe(
-      "BAD_REQUEST",
-    );
-    expect(
-      await codeOf(client.anchorBatch({ batchId: 3, root: new Uint8Array(31), leafCount: 1, prevRoot: root2 })),
-    ).toBe("BAD_REQUEST");
+    expect(await codeOf(client.anchorBatch({ batchId: 3, root: ZERO_ROOT, leafCount: 1, prevRoot: root2 }))).toBe("BAD_REQUEST");
+    expect(await codeOf(client.anchorBatch({ batchId: 3, root: randomRoot(), leafCount: 0, prevRoot: root2 }))).toBe("BAD_REQUEST");
+    expect(await codeOf(client.anchorBatch({ batchId: 3, root: new Uint8Array(31), leafCount: 1, prevRoot: root2 }))).toBe("BAD_REQUEST");
   });
 
   it("a non-anchorer reverts (FORBIDDEN) until the owner grants the role, and after it is revoked", async () => {
@@ -124,9 +110,7 @@ describe("chain: VaultAnchor on a real anvil", () => {
       expect(await other.rootInfo(root3)).toMatchObject({ batchId: 3 });
 
       await client.setAnchorer(other.account, false);
-      expect(await codeOf(other.anchorBatch({ batchId: 4, root: randomRoot(), leafCount: 1, prevRoot: root3 }))).toBe(
-        "FORBIDDEN",
-      );
+      expect(await codeOf(other.anchorBatch({ batchId: 4, root: randomRoot(), leafCount: 1, prevRoot: root3 }))).toBe("FORBIDDEN");
     } finally {
       other.close();
     }

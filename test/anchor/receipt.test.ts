@@ -6,10 +6,10 @@ import { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChainClient, createChainClient, deployVaultAnchor } from "../../src/anchor/chain.ts";
 import { fileCommitment } from "../../src/anchor/commitment.ts";
-import { type Receipt, createReceipt, parseReceipt, sha256File, verifyReceipt } from "../../src/anchor/receipt.ts";
+import { createReceipt, parseReceipt, type Receipt, sha256File, verifyReceipt } from "../../src/anchor/receipt.ts";
 import { buildTree } from "../../src/anchor/tree.ts";
 import { type ErrorCode, isVaultError } from "../../src/errors.ts";
-import { type TestChain, ZERO_ROOT, fundedKey, rawProvider, startTestChain } from "./fixture.ts";
+import { fundedKey, rawProvider, startTestChain, type TestChain, ZERO_ROOT } from "./fixture.ts";
 
 const sha256 = (data: Uint8Array) => new Uint8Array(createHash("sha256").update(data).digest());
 const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -122,9 +122,7 @@ describe("receipt: verification against a real anvil", () => {
   it("a changed byte of the receipt's file hash → HASH_MISMATCH", async () => {
     const receipt = receipt0();
     receipt.plaintextSha256 = `${receipt.plaintextSha256.slice(0, 10)}${receipt.plaintextSha256[10] === "0" ? "1" : "0"}${receipt.plaintextSha256.slice(11)}`;
-    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe(
-      "HASH_MISMATCH",
-    );
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe("HASH_MISMATCH");
   });
 
   it("a changed path element → BAD_PROOF", async () => {
@@ -153,24 +151,18 @@ describe("receipt: verification against a real anvil", () => {
     for (const change of variants) {
       const receipt = receipt0();
       change(receipt);
-      expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe(
-        "BAD_PROOF",
-      );
+      expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe("BAD_PROOF");
     }
   });
 
   it("another chainId → WRONG_CHAIN", async () => {
     const receipt = { ...receipt0(), chainId: 1 };
-    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe(
-      "WRONG_CHAIN",
-    );
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe("WRONG_CHAIN");
   });
 
   it("an EOA or a contract that is not a VaultAnchor → WRONG_CONTRACT", async () => {
     const eoa = { ...receipt0(), contract: Wallet.createRandom().address };
-    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: eoa, rpcUrl: chain.rpcUrl }))).toBe(
-      "WRONG_CONTRACT",
-    );
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: eoa, rpcUrl: chain.rpcUrl }))).toBe("WRONG_CONTRACT");
     // A contract whose whole code is STOP: it answers every call with nothing.
     const provider = rawProvider(chain.rpcUrl);
     try {
@@ -179,9 +171,7 @@ describe("receipt: verification against a real anvil", () => {
       const mined = await tx.wait();
       const other = { ...receipt0(), contract: mined?.contractAddress as string };
       expect(await provider.getCode(other.contract)).toBe("0x00");
-      expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: other, rpcUrl: chain.rpcUrl }))).toBe(
-        "WRONG_CONTRACT",
-      );
+      expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: other, rpcUrl: chain.rpcUrl }))).toBe("WRONG_CONTRACT");
     } finally {
       provider.destroy();
     }
@@ -190,9 +180,7 @@ describe("receipt: verification against a real anvil", () => {
   it("another VaultAnchor: WRONG_CONTRACT when the receipt's transaction shows the real one, else ROOT_NOT_ON_CHAIN", async () => {
     const { address } = await deployVaultAnchor(chain.rpcUrl, key);
     const receipt = { ...receipt0(), contract: address };
-    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe(
-      "WRONG_CONTRACT",
-    );
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt, rpcUrl: chain.rpcUrl }))).toBe("WRONG_CONTRACT");
     const unknownTx = { ...receipt, txHash: `0x${hexOf(randomBytes(32))}` };
     expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: unknownTx, rpcUrl: chain.rpcUrl }))).toBe(
       "ROOT_NOT_ON_CHAIN",
@@ -215,15 +203,13 @@ describe("receipt: verification against a real anvil", () => {
       txHash: `0x${hexOf(randomBytes(32))}`,
       blockNumber: 5,
     });
-    expect(await codeOf(verifyReceipt({ plaintextSha256: file.sha, receipt, rpcUrl: chain.rpcUrl }))).toBe(
-      "ROOT_NOT_ON_CHAIN",
-    );
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file.sha, receipt, rpcUrl: chain.rpcUrl }))).toBe("ROOT_NOT_ON_CHAIN");
   });
 
   it("an unreachable RPC endpoint → CHAIN_UNAVAILABLE (after the offline checks pass)", async () => {
-    expect(
-      await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: receipt0(), rpcUrl: "http://127.0.0.1:9" })),
-    ).toBe("CHAIN_UNAVAILABLE");
+    expect(await codeOf(verifyReceipt({ plaintextSha256: file0().sha, receipt: receipt0(), rpcUrl: "http://127.0.0.1:9" }))).toBe(
+      "CHAIN_UNAVAILABLE",
+    );
   });
 });
 

@@ -167,23 +167,20 @@ describe("tree: rejected proofs", () => {
 describe("tree: properties", () => {
   it("every index of random trees verifies; a flipped bit in its path does not", () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { minLength: 1, maxLength: 70 }),
-        (leaves) => {
-          const tree = buildTree(leaves);
-          expect(hex(tree.root)).toBe(hex(mth(leaves)));
-          for (let i = 0; i < leaves.length; i++) {
-            const proof = tree.proof(i);
-            if (!verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, proof, tree.root)) return false;
-            if (proof.length > 0) {
-              const bad = proof.map((p) => p.slice());
-              flip(bad[i % bad.length] as Uint8Array, i % 32);
-              if (verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, bad, tree.root)) return false;
-            }
+      fc.property(fc.array(fc.uint8Array({ minLength: 0, maxLength: 40 }), { minLength: 1, maxLength: 70 }), (leaves) => {
+        const tree = buildTree(leaves);
+        expect(hex(tree.root)).toBe(hex(mth(leaves)));
+        for (let i = 0; i < leaves.length; i++) {
+          const proof = tree.proof(i);
+          if (!verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, proof, tree.root)) return false;
+          if (proof.length > 0) {
+            const bad = proof.map((p) => p.slice());
+            flip(bad[i % bad.length] as Uint8Array, i % 32);
+            if (verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, bad, tree.root)) return false;
           }
-          return true;
-        },
-      ),
+        }
+        return true;
+      }),
       { numRuns: 300 },
     );
   });
@@ -193,9 +190,7 @@ describe("tree: properties", () => {
     const started = performance.now();
     const tree = buildTree(leaves);
     const elapsedMs = performance.now() - started;
-    expect(verifyInclusion(leaves[77_777] as Uint8Array, 77_777, leaves.length, tree.proof(77_777), tree.root)).toBe(
-      true,
-    );
+    expect(verifyInclusion(leaves[77_777] as Uint8Array, 77_777, leaves.length, tree.proof(77_777), tree.root)).toBe(true);
     console.info(`tree: 100,000 leaves in ${elapsedMs.toFixed(0)} ms`);
     expect(elapsedMs).toBeLessThan(1000);
   });
