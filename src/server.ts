@@ -9,9 +9,10 @@ import { chmod, mkdir, open, readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import { pino } from "pino";
+import { startAnchoring } from "./anchor/service.ts";
 import { openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
-import { type AppDeps, createApp } from "./http/app.ts";
+import { createApp } from "./http/app.ts";
 import { createCheckContinue } from "./http/continue.ts";
 import { createBlobStore } from "./store/index.ts";
 import { createVault, loadOrCreateVaultKey } from "./vault/index.ts";
@@ -34,6 +35,10 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const adminToken = env.MEDVAULT_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken !== "" && !/^[\x21-\x7e]{32,512}$/.test(adminToken)) {
+    throw new VaultError("BAD_REQUEST", "MEDVAULT_ADMIN_TOKEN must be 32 to 512 printable characters without spaces");
+  }
   return {
     dataDir: resolve(env.MEDVAULT_DATA ?? "./.medvault"),
     host: env.MEDVAULT_HOST ?? "127.0.0.1",
@@ -45,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-export type Running = { url: string; port: number; close(): Promise<void> };
+export type Running = { url: string; port: number; chain: { chainId: number; contract: string; rpc?: string }; close(): Promise<void> };
 
 /** On first start (no principal yet) an admin is created: the given token, or a new one written to admin.token (0600). */
 async function bootstrapAdmin(config: Config, vaultCreate: (token: string) => void, count: number, log: pino.Logger): Promise<void> {
@@ -61,64 +66,84 @@ async function bootstrapAdmin(config: Config, vaultCreate: (token: string) => vo
   } else log.info("first start: admin created with MEDVAULT_ADMIN_TOKEN");
 }
 
-export async function startServer(config: Config, extra: { anchoring?: AppDeps["anchoring"] } = {}): Promise<Running> {
+export async function startServer(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   const log = pino({ level: config.logLevel, base: { service: "medvault" }, redact: ["req.headers.authorization", "token"] });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await chmod(config.dataDir, 0o700);
   const catalog = openCatalog({ path: join(config.dataDir, "catalog.sqlite") });
-  const store = await createBlobStore({ dir: join(config.dataDir, "ipfs") });
-  const key = await loadOrCreateVaultKey(config.dataDir);
-  const vault = createVault({ catalog, store, key });
-  const recovered = await vault.recover();
-  if (recovered.unpinned > 0) log.warn(recovered, "dropped payloads of uploads that never committed");
-  await bootstrapAdmin(
-    config,
-    (token) => catalog.createPrincipalWithToken({ name: "admin", role: "admin", token }),
-    catalog.countPrincipals(),
-    log,
-  );
-
-  const app = createApp({
-    vault,
-    maxUploadBytes: config.maxUploadBytes,
-    log,
-    ...(config.webDir === undefined ? {} : { webDir: config.webDir }),
-    ...(extra.anchoring === undefined ? {} : { anchoring: extra.anchoring }),
-  });
-  const server: Server = await new Promise((ok, fail) => {
-    const s = app.listen(config.port, config.host, () => ok(s));
-    s.once("error", fail);
-  });
-  const checkContinue = createCheckContinue({ authenticate: (t) => vault.authenticate(t), maxUploadBytes: config.maxUploadBytes });
-  server.on("checkContinue", (req, res) => checkContinue(req, res, () => server.emit("request", req, res)));
-  // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.
-  server.requestTimeout = 0;
-  server.headersTimeout = 30_000;
-  server.timeout = 120_000;
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : config.port;
-  const url = `http://${config.host}:${port}`;
-  log.info({ url, dataDir: config.dataDir }, "medvault listening");
-
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    close() {
-      closing ??= (async () => {
-        await new Promise<void>((ok) => {
-          server.close(() => ok());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), 5_000).unref();
-        });
-        await store.stop();
-        catalog.checkpoint();
-        catalog.close();
-        log.info("medvault stopped");
-      })();
-      return closing;
-    },
+  const cleanup: (() => Promise<void> | void)[] = [() => catalog.close()];
+  const undo = async () => {
+    for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => {});
   };
+  try {
+    return await assemble();
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+
+  async function assemble(): Promise<Running> {
+    const store = await createBlobStore({ dir: join(config.dataDir, "ipfs") });
+    cleanup.push(() => store.stop());
+    const key = await loadOrCreateVaultKey(config.dataDir);
+    const anchoring = await startAnchoring({ dataDir: config.dataDir, catalog, env, log: log.child({ component: "anchor" }) });
+    cleanup.push(() => anchoring.stop());
+    const vault = createVault({ catalog, store, key, anchor: { ...anchoring.hooks, notify: () => anchoring.batcher.notify() } });
+    const recovered = await vault.recover();
+    if (recovered.unpinned > 0) log.warn(recovered, "dropped payloads of uploads that never committed");
+    await bootstrapAdmin(
+      config,
+      (token) => catalog.createPrincipalWithToken({ name: "admin", role: "admin", token }),
+      catalog.countPrincipals(),
+      log,
+    );
+
+    const app = createApp({
+      vault,
+      maxUploadBytes: config.maxUploadBytes,
+      log,
+      ...(config.webDir === undefined ? {} : { webDir: config.webDir }),
+      anchoring: anchoring.http,
+    });
+    const server: Server = await new Promise((ok, fail) => {
+      const s = app.listen(config.port, config.host, () => ok(s));
+      s.once("error", fail);
+    });
+    const checkContinue = createCheckContinue({ authenticate: (t) => vault.authenticate(t), maxUploadBytes: config.maxUploadBytes });
+    server.on("checkContinue", (req, res) => checkContinue(req, res, () => server.emit("request", req, res)));
+    // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.
+    server.requestTimeout = 0;
+    server.headersTimeout = 30_000;
+    server.timeout = 120_000;
+    const address = server.address();
+    const port = typeof address === "object" && address !== null ? address.port : config.port;
+    const url = `http://${config.host}:${port}`;
+    log.info({ url, dataDir: config.dataDir, chain: anchoring.chainInfo }, "medvault listening");
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      get chain() {
+        return anchoring.chainInfo;
+      },
+      close() {
+        closing ??= (async () => {
+          await new Promise<void>((ok) => {
+            server.close(() => ok());
+            server.closeIdleConnections();
+            setTimeout(() => server.closeAllConnections(), 5_000).unref();
+          });
+          await anchoring.stop();
+          await store.stop();
+          catalog.checkpoint();
+          catalog.close();
+          log.info("medvault stopped");
+        })();
+        return closing;
+      },
+    };
+  }
 }
 
 export async function readAdminToken(dataDir: string): Promise<string | undefined> {

@@ -19,7 +19,7 @@
  * The chain never holds up start-up beyond the embedded anvil's own start, nor any upload.
  */
 
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { getAddress, Wallet } from "ethers";
@@ -198,8 +198,10 @@ export async function startAnchoring(options: StartAnchoringOptions): Promise<An
   let anvil: AnvilProcess | undefined;
   let starting: Promise<AnvilProcess> | undefined;
   const stateFile = join(dataDir, CHAIN_STATE_FILE);
+  const pidFile = join(dataDir, "chain", "anvil.pid");
 
   async function launchAnvil(signal?: AbortSignal): Promise<AnvilProcess> {
+    await stopOrphanAnvil(pidFile, stateFile);
     const remembered = Number(catalog.getMeta(META.port) ?? 0);
     // A fixed port is only tried when free: anvil failing to bind it must not leave us talking
     // to whatever else listens there.
@@ -213,6 +215,7 @@ export async function startAnchoring(options: StartAnchoringOptions): Promise<An
       started = await startAnvil(opts); // the old port is taken: any free one
     }
     catalog.setMeta(META.port, String(started.port));
+    writeFileSync(pidFile, `${started.pid}\n`, { mode: 0o600 });
     const provider = createProvider(started.rpcUrl, 31337);
     try {
       await provider.send("anvil_setBalance", [signer.address, DEV_BALANCE]);
@@ -443,4 +446,37 @@ export async function startAnchoring(options: StartAnchoringOptions): Promise<An
     },
   };
   return anchoring;
+}
+
+/**
+ * A vault killed with SIGKILL leaves its anvil running (nothing tells a child its parent died).
+ * The next start finds it by the pid file and stops it (SIGTERM: it dumps its state) before
+ * starting a fresh one on the same state file. Only a process that is an anvil for this very
+ * state file is touched.
+ */
+async function stopOrphanAnvil(pidFile: string, stateFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return; // gone already
+  }
+  if (!cmdline.includes("anvil") || !cmdline.includes(stateFile)) return;
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  process.kill(pid, "SIGKILL");
 }

@@ -5,6 +5,7 @@
  */
 
 import { isVaultError } from "../errors.ts";
+import { chain, receipt, verify } from "./chain.ts";
 import { audit, download, grant, ls, principal, revoke, shred, upload } from "./client.ts";
 import { decrypt, encrypt, keygen } from "./envelope.ts";
 import { serve } from "./serve.ts";
@@ -29,11 +30,32 @@ Vault client (MEDVAULT_URL, MEDVAULT_TOKEN, or --url / --token / --token-file):
   shred ID --reason TEXT                               crypto-shred; prints the certificate
   audit [ID] [--actor P] [--action A] [--after SEQ] [--limit N]   audit events as JSON lines
 
+Anchoring:
+  receipt ID [-o OUT]                                  a file's receipt (medvault.receipt/v1)
+  verify FILE --receipt R [--rpc URL]                  check a file against its receipt and the chain, without the vault
+  chain deploy --rpc URL --key FILE                    deploy VaultAnchor on an external EVM chain
+
 Run \`medvault <command> --help\` for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { keygen, encrypt, decrypt, serve, principal, upload, download, grant, revoke, shred, audit, ls };
+const COMMANDS: Record<string, Command> = {
+  keygen,
+  encrypt,
+  decrypt,
+  serve,
+  principal,
+  upload,
+  download,
+  grant,
+  revoke,
+  shred,
+  audit,
+  ls,
+  receipt,
+  verify,
+  chain,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -26,6 +26,8 @@ export interface AnchorHooks {
   verifyOnChain?(file: FileRecord, options: { signal?: AbortSignal }): Promise<void>;
   /** Signs an erasure certificate (its canonical JSON). */
   sign?(message: string): Promise<{ signature: string; signer: string }>;
+  /** New leaves were queued (an upload or an erasure): batching may react sooner. */
+  notify?(): void;
 }
 
 export type VaultDeps = {
@@ -111,6 +113,13 @@ export function createVault(deps: VaultDeps) {
     return file;
   }
 
+  /** Role check for actions not on one file; a denial is audited like a file denial. */
+  function requireRoleAudited(actor: Principal, action: string, ...roles: Role[]): void {
+    if (roles.includes(actor.role)) return;
+    audit(actor, action, "denied", undefined, { reason: "forbidden" });
+    requireRole(actor, ...roles);
+  }
+
   function resolveRecipient(ref: string): Principal & { ageRecipient: string } {
     const p = catalog.principalById(ref) ?? catalog.principalByName(ref);
     if (p === undefined || p.disabledAt !== null) throw new VaultError("BAD_REQUEST", "unknown recipient");
@@ -145,7 +154,7 @@ export function createVault(deps: VaultDeps) {
   return {
     /** Streams a plaintext upload into the vault; resolves once it is durable and committed. */
     async upload(actor: Principal, input: UploadInput): Promise<FileView> {
-      requireRole(actor, "uploader");
+      requireRoleAudited(actor, "file.upload", "uploader");
       const name = sanitizeName(input.name);
       checkExpiry(input.expiresAt);
       const recipients = [...new Set(input.recipients)].map(resolveRecipient);
@@ -200,6 +209,7 @@ export function createVault(deps: VaultDeps) {
           actorId: actor.id,
           detail: { size, recipients: recipients.length },
         });
+        deps.anchor?.notify?.();
         return view(actor, record);
       } catch (error) {
         // Not committed: the pinned payload has no key anywhere; drop it now (start-up would too).
@@ -352,6 +362,7 @@ export function createVault(deps: VaultDeps) {
       const file = fileFor(actor, id, "erase", "file.erase");
       if (file.state === "erased") throw new VaultError("GONE", "the file was already erased");
       const erasure = catalog.eraseFile({ fileId: file.id, actorId: actor.id, reason: reason.trim() });
+      deps.anchor?.notify?.();
       await store.unpin(erasure.payloadCid);
       const collectedBlocks = await store.collect();
       const certificate: ErasureCertificate = {
@@ -370,7 +381,7 @@ export function createVault(deps: VaultDeps) {
     },
 
     audit(actor: Principal, query: { fileId?: string; actorId?: string; action?: string; afterSeq?: number; limit?: number } = {}) {
-      requireRole(actor, "privacy", "admin");
+      requireRoleAudited(actor, "audit.read", "privacy", "admin");
       return catalog.listEvents(query).map((e) => ({
         seq: e.seq,
         id: e.id,
@@ -386,7 +397,7 @@ export function createVault(deps: VaultDeps) {
     },
 
     createPrincipal(actor: Principal | undefined, input: { name: string; role: Role; ageRecipient?: string }) {
-      if (actor !== undefined) requireRole(actor, "admin");
+      if (actor !== undefined) requireRoleAudited(actor, "principal.create", "admin");
       if (input.ageRecipient !== undefined) parseRecipient(input.ageRecipient);
       if (input.role === "recipient" && input.ageRecipient === undefined)
         throw new VaultError("BAD_REQUEST", "a recipient needs an ageRecipient (age1… or age1pq1…)");
@@ -397,6 +408,11 @@ export function createVault(deps: VaultDeps) {
         ...(actor === undefined ? {} : { actorId: actor.id }),
       });
       return { id: principal.id, name: principal.name, role: principal.role, ageRecipient: principal.ageRecipient, token };
+    },
+
+    /** Refuses a non-uploader before an upload's body is read (audited, as every denial). */
+    requireUploader(actor: Principal): void {
+      requireRoleAudited(actor, "file.upload", "uploader");
     },
 
     /** The principal behind a bearer token, or undefined. */

@@ -114,8 +114,8 @@ describe("batcher: on a real anvil", () => {
     expect(catalog.countPendingLeaves()).toBe(3);
     await waitFor(() => catalog.batchesWithStatus("final").length === 2, 10_000, "a final batch");
     const elapsed = Date.now() - started;
+    // Sealed by time, not by size (3 < maxLeaves): never before maxMs. No upper bound is asserted on a shared machine.
     expect(elapsed).toBeGreaterThanOrEqual(400);
-    expect(elapsed).toBeLessThan(3000);
     expect(catalog.batchesWithStatus("final")[1]?.leafCount).toBe(3);
     expect(batcher.status()).toMatchObject({ running: true, chain: "up", pendingLeaves: 0, sealedBatches: 0 });
   });

@@ -185,13 +185,13 @@ describe("tree: properties", () => {
     );
   });
 
-  it("100,000 leaves build in well under a second", () => {
+  // Speed is measured by `npm run bench:anchor`, never asserted here (shared, noisy machines).
+  it("a 100,000-leaf tree proves any leaf", () => {
     const leaves = Array.from({ length: 100_000 }, (_, i) => sha256(utf8ToBytes(String(i))));
-    const started = performance.now();
     const tree = buildTree(leaves);
-    const elapsedMs = performance.now() - started;
-    expect(verifyInclusion(leaves[77_777] as Uint8Array, 77_777, leaves.length, tree.proof(77_777), tree.root)).toBe(true);
-    console.info(`tree: 100,000 leaves in ${elapsedMs.toFixed(0)} ms`);
-    expect(elapsedMs).toBeLessThan(1000);
+    expect(tree.root).toEqual(merkleRoot(leaves));
+    for (const i of [0, 65_535, 65_536, 77_777, 99_999]) {
+      expect(verifyInclusion(leaves[i] as Uint8Array, i, leaves.length, tree.proof(i), tree.root)).toBe(true);
+    }
   });
 });
