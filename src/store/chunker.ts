@@ -9,7 +9,7 @@
  * and chunk boundaries differ.
  */
 
-import type { AbortOptions } from "abort-error";
+import type { AbortOptions } from "./index.ts";
 
 export type Chunker = (source: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>;
 

@@ -11,12 +11,12 @@
 
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { AbortOptions } from "abort-error";
 import { FsBlockstore } from "blockstore-fs";
 import { NextToLast } from "blockstore-fs/sharding";
 import type { InputPair } from "interface-blockstore";
 import { NotFoundError } from "interface-store";
 import type { CID } from "multiformats/cid";
+import type { AbortOptions } from "./index.ts";
 
 const DIR_SYNC_CONCURRENCY = 16;
 

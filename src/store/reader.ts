@@ -7,11 +7,11 @@
  * Here leaves are read `readAhead` at a time, in order, and only when the consumer pulls.
  */
 
-import type { AbortOptions } from "abort-error";
 import type { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
 import type { FileNode } from "./dag.ts";
 import { DAG_PB_CODE, decodeFileNode, isNotFound, RAW_CODE } from "./dag.ts";
+import type { AbortOptions } from "./index.ts";
 
 export type ReadBlock = (cid: CID, options?: AbortOptions) => Promise<Uint8Array>;
 

@@ -14,7 +14,6 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { unixfs } from "@helia/unixfs";
-import type { AbortOptions as HeliaAbortOptions } from "abort-error";
 import { MemoryBlockstore } from "blockstore-core";
 import { MemoryDatastore } from "datastore-core";
 import { FsDatastore } from "datastore-fs";
@@ -32,6 +31,7 @@ import { createRwLock } from "./lock.ts";
 import type { PinSet } from "./pins.ts";
 import { createMemoryPins, openDiskPins } from "./pins.ts";
 import { readFile } from "./reader.ts";
+import "./varint.ts"; // fixes the encoding of 2-4 GiB UnixFS roots (see there)
 import { VerifiedBlockstore } from "./verify.ts";
 import { createWriteQueue } from "./writer.ts";
 
@@ -116,7 +116,7 @@ export async function createMemoryBlobStore(options: Omit<BlobStoreOptions, "dir
 
 /** Yields copies, as the disk does, so that a caller decrypting in place cannot alter the store. */
 class CopyingMemoryBlockstore extends MemoryBlockstore {
-  *get(cid: CID, options?: HeliaAbortOptions): Generator<Uint8Array> {
+  *get(cid: CID, options?: AbortOptions): Generator<Uint8Array> {
     for (const chunk of super.get(cid, options)) yield new Uint8Array(chunk);
   }
 }
@@ -191,9 +191,9 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
     try {
       let size = 0;
       const guarded = {
-        get: (cid: CID, opts?: HeliaAbortOptions) => helia.blockstore.get(cid, opts),
-        has: (cid: CID, opts?: HeliaAbortOptions) => helia.blockstore.has(cid, opts),
-        put: async (cid: CID, bytes: InputPair["bytes"], opts?: HeliaAbortOptions): Promise<CID> => {
+        get: (cid: CID, opts?: AbortOptions) => helia.blockstore.get(cid, opts),
+        has: (cid: CID, opts?: AbortOptions) => helia.blockstore.has(cid, opts),
+        put: async (cid: CID, bytes: InputPair["bytes"], opts?: AbortOptions): Promise<CID> => {
           guard.add(blockKey(cid));
           await writes.write(() => underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts)));
           return cid;

@@ -6,10 +6,10 @@
  */
 
 import { createHash } from "node:crypto";
-import type { AbortOptions } from "abort-error";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
 import type { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
+import type { AbortOptions } from "./index.ts";
 
 const SHA2_256 = 0x12;
 const IDENTITY = 0x00;

@@ -1,6 +1,6 @@
 /** The blob store on a real Helia with blocks on disk, in a temp dir. */
 
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { unixfs } from "@helia/unixfs";
 import * as dagPb from "@ipld/dag-pb";
@@ -194,7 +194,6 @@ describe("verification", () => {
     const { cid } = await store.add([random(2 * MiB + 1)]);
     await writeFile(blockPath(dir, (await rootLinks(cid))[0] as CID), "");
     expect(isVaultError(await catError(cid), "INTEGRITY_FAILED")).toBe(true);
-    const { rm } = await import("node:fs/promises");
     await rm(blockPath(dir, (await rootLinks(cid))[0] as CID));
     expect(isVaultError(await catError(cid), "INTEGRITY_FAILED")).toBe(true);
     const absent = CID.parse("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
@@ -244,7 +243,6 @@ describe("persistence and pins", () => {
     await store.pin(cid);
     expect(await store.isPinned(cid)).toBe(true);
     await store.unpin(cid);
-    const { rm } = await import("node:fs/promises");
     await rm(blockPath(dir, (await rootLinks(cid))[1] as CID));
     await expectCode(store.pin(cid), "NOT_FOUND");
     expect(await store.isPinned(cid)).toBe(false);
