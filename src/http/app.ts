@@ -154,6 +154,12 @@ export function createApp(deps: AppDeps) {
     });
   }
 
+  // Who the token belongs to: the web page picks its view from the role.
+  app.get("/v1/me", requireAuth, (req, res) => {
+    const { id, name, role } = principalOf(req as AuthedRequest);
+    res.json({ id, name, role });
+  });
+
   app.post(
     "/v1/principals",
     requireAuth,
