@@ -24,9 +24,9 @@
 
 import { createHash } from "node:crypto";
 import { VaultError } from "../errors.ts";
-import { type JsonValue, canonicalJson } from "./canonical.ts";
+import { canonicalJson, type JsonValue } from "./canonical.ts";
 import { checkInt, checkPattern, checkText } from "./check.ts";
-import { type Db, type Row, blob, int, text, textOrNull } from "./db.ts";
+import { blob, type Db, int, type Row, text, textOrNull } from "./db.ts";
 import { newId } from "./ids.ts";
 
 export type AuditOutcome = "ok" | "denied" | "failed";
@@ -97,10 +97,7 @@ const FORBIDDEN_KEYS = new Set([
 const SECRET_VALUE = /AGE-SECRET-KEY-|mvt_[A-Za-z0-9_-]{16}/i;
 
 /** The hash of one event, from its fields as stored (see the module header). */
-export function auditEventHash(
-  prevHash: Uint8Array,
-  event: Omit<AuditEvent, "seq" | "prevHash" | "eventHash">,
-): Uint8Array {
+export function auditEventHash(prevHash: Uint8Array, event: Omit<AuditEvent, "seq" | "prevHash" | "eventHash">): Uint8Array {
   const json = canonicalJson({
     id: event.id,
     at: event.at,
@@ -110,9 +107,7 @@ export function auditEventHash(
     outcome: event.outcome,
     detail: event.detail,
   });
-  return new Uint8Array(
-    createHash("sha256").update(AUDIT_DOMAIN, "utf8").update(prevHash).update(json, "utf8").digest(),
-  );
+  return new Uint8Array(createHash("sha256").update(AUDIT_DOMAIN, "utf8").update(prevHash).update(json, "utf8").digest());
 }
 
 /** Refuses detail that is not a small JSON object or that carries obvious secrets. */

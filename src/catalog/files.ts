@@ -15,7 +15,7 @@
 import { VaultError } from "../errors.ts";
 import { type Audit, type AuditDetail, type AuditEvent, checkDetail } from "./audit.ts";
 import { checkBytes, checkInt, checkOptionalDate, checkPattern, checkText } from "./check.ts";
-import { type Db, type Row, blob, blobOrNull, int, text, textOrNull } from "./db.ts";
+import { blob, blobOrNull, type Db, int, type Row, text, textOrNull } from "./db.ts";
 import { checkHeader, requireActiveFile, writeGrant } from "./grants.ts";
 import { isId } from "./ids.ts";
 
@@ -151,10 +151,7 @@ export function createFiles(db: Db, audit: Audit): Files {
     const recipients = input.recipients.map((recipient, i) => ({
       principalId: checkText(recipient.principalId, `recipients[${i}].principalId`, 128),
       header: checkHeader(recipient.header, `recipients[${i}].header`),
-      expiresAt:
-        recipient.expiresAt === undefined
-          ? expiresAt
-          : checkOptionalDate(recipient.expiresAt, `recipients[${i}].expiresAt`),
+      expiresAt: recipient.expiresAt === undefined ? expiresAt : checkOptionalDate(recipient.expiresAt, `recipients[${i}].expiresAt`),
     }));
     const recipientIds = recipients.map((recipient) => recipient.principalId);
     if (new Set(recipientIds).size !== recipientIds.length) {
@@ -239,11 +236,7 @@ export function createFiles(db: Db, audit: Audit): Files {
       if (file === undefined) throw new VaultError("NOT_FOUND", "no such file");
       const erasedAt = db.nowIso();
       const headers = db.run("DELETE FROM headers WHERE file_id = ?", input.fileId);
-      const grants = db.run(
-        "UPDATE grants SET revoked_at = ? WHERE file_id = ? AND revoked_at IS NULL",
-        erasedAt,
-        input.fileId,
-      );
+      const grants = db.run("UPDATE grants SET revoked_at = ? WHERE file_id = ? AND revoked_at IS NULL", erasedAt, input.fileId);
       db.run(
         `UPDATE files SET salt = NULL, name = NULL, plaintext_sha256 = NULL, state = 'erased', erased_at = ?
          WHERE id = ?`,

@@ -150,11 +150,7 @@ export function createGrants(db: Db, audit: Audit): Grants {
         if (getGrant(input.fileId, input.principalId) === undefined) {
           throw new VaultError("NOT_FOUND", "no such grant");
         }
-        const headersDeleted = db.run(
-          "DELETE FROM headers WHERE file_id = ? AND holder = ?",
-          input.fileId,
-          input.principalId,
-        );
+        const headersDeleted = db.run("DELETE FROM headers WHERE file_id = ? AND holder = ?", input.fileId, input.principalId);
         db.run(
           "UPDATE grants SET revoked_at = ? WHERE file_id = ? AND principal_id = ? AND revoked_at IS NULL",
           db.nowIso(),

@@ -22,9 +22,7 @@ export function newFileId(): string {
 
 /** Whether `value` is a well-formed id, optionally of one kind. */
 export function isId(value: unknown, prefix?: IdPrefix): value is string {
-  return (
-    typeof value === "string" && ID_PATTERN.test(value) && (prefix === undefined || value.startsWith(`${prefix}_`))
-  );
+  return typeof value === "string" && ID_PATTERN.test(value) && (prefix === undefined || value.startsWith(`${prefix}_`));
 }
 
 function base32(bytes: Uint8Array): string {

@@ -19,11 +19,11 @@
 
 import { type Audit, createAudit } from "./audit.ts";
 import { type CheckpointResult, Db, int, text } from "./db.ts";
-import { type Files, createFiles } from "./files.ts";
-import { type Grants, createGrants } from "./grants.ts";
+import { createFiles, type Files } from "./files.ts";
+import { createGrants, type Grants } from "./grants.ts";
 import { migrate, userVersion } from "./migrations.ts";
-import { type Principals, createPrincipals } from "./principals.ts";
-import { type Queue, createQueue } from "./queue.ts";
+import { createPrincipals, type Principals } from "./principals.ts";
+import { createQueue, type Queue } from "./queue.ts";
 
 export type {
   AppendEventInput,
@@ -33,8 +33,8 @@ export type {
   AuditOutcome,
   ListEventsQuery,
 } from "./audit.ts";
-export { AUDIT_DOMAIN, GENESIS_HASH, auditEventHash } from "./audit.ts";
-export { type JsonValue, canonicalJson } from "./canonical.ts";
+export { AUDIT_DOMAIN, auditEventHash, GENESIS_HASH } from "./audit.ts";
+export { canonicalJson, type JsonValue } from "./canonical.ts";
 export type { CheckpointResult } from "./db.ts";
 export type {
   CommitUploadInput,
@@ -110,11 +110,7 @@ export function openCatalog(options: CatalogOptions): Catalog {
       return row === undefined ? undefined : text(row, "value");
     },
     setMeta(key, value) {
-      db.run(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        key,
-        value,
-      );
+      db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
     },
     stats() {
       const batches = { sealed: 0, anchored: 0, final: 0 };

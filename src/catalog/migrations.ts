@@ -129,10 +129,7 @@ export const migrations: readonly Migration[] = [
 export function migrate(db: Db, list: readonly Migration[] = migrations): number {
   const current = userVersion(db.raw);
   if (current > list.length) {
-    throw new VaultError(
-      "UNSUPPORTED",
-      `catalog: schema version ${current} is newer than this medvault (${list.length})`,
-    );
+    throw new VaultError("UNSUPPORTED", `catalog: schema version ${current} is newer than this medvault (${list.length})`);
   }
   for (let version = current; version < list.length; version++) {
     const migration = list[version];

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { VaultError } from "../errors.ts";
 import type { Audit } from "./audit.ts";
 import { checkPattern } from "./check.ts";
-import { type Db, type Row, int, text, textOrNull } from "./db.ts";
+import { type Db, int, type Row, text, textOrNull } from "./db.ts";
 import { isId, newId } from "./ids.ts";
 
 export type Role = "uploader" | "recipient" | "privacy" | "admin";
@@ -69,8 +69,7 @@ export function createPrincipals(db: Db, audit: Audit): Principals {
     // A name that looks like an id would make "recipient by name or id" ambiguous.
     if (isId(name)) throw new VaultError("BAD_REQUEST", "name: must not look like an id");
     if (!ROLES.includes(input.role)) throw new VaultError("BAD_REQUEST", "role: unknown");
-    const ageRecipient =
-      input.ageRecipient === undefined ? null : checkPattern(input.ageRecipient, "ageRecipient", AGE_RECIPIENT_PATTERN);
+    const ageRecipient = input.ageRecipient === undefined ? null : checkPattern(input.ageRecipient, "ageRecipient", AGE_RECIPIENT_PATTERN);
     const hash = tokenHash(token);
     return db.transaction(() => {
       if (db.get("SELECT 1 FROM principals WHERE name = ?", name) !== undefined) {

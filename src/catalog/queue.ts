@@ -14,7 +14,7 @@
 
 import { VaultError } from "../errors.ts";
 import { checkBytes, checkInt, checkPattern } from "./check.ts";
-import { type Db, type Row, blob, blobOrNull, int, intOrNull, text, textOrNull } from "./db.ts";
+import { blob, blobOrNull, type Db, int, intOrNull, type Row, text, textOrNull } from "./db.ts";
 
 export type LeafKind = "file" | "event";
 export type BatchStatus = "sealed" | "anchored" | "final";
@@ -198,9 +198,7 @@ export function createQueue(db: Db): Queue {
     },
 
     batchLeaves(batchId) {
-      return db
-        .all("SELECT value FROM leaves WHERE batch_id = ? ORDER BY leaf_index", batchId)
-        .map((row) => blob(row, "value"));
+      return db.all("SELECT value FROM leaves WHERE batch_id = ? ORDER BY leaf_index", batchId).map((row) => blob(row, "value"));
     },
 
     leafOf(kind, ref) {

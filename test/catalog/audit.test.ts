@@ -21,16 +21,7 @@ describe("canonicalJson", () => {
   });
 
   it("refuses what JSON cannot say exactly", () => {
-    for (const value of [
-      undefined,
-      Number.NaN,
-      Infinity,
-      1n,
-      new Uint8Array(1),
-      new Date(0),
-      "\ud800",
-      { a: undefined },
-    ]) {
+    for (const value of [undefined, Number.NaN, Infinity, 1n, new Uint8Array(1), new Date(0), "\ud800", { a: undefined }]) {
       expect(() => canonicalJson(value)).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
     }
   });
@@ -146,9 +137,7 @@ describe("the audit hash chain", () => {
       );
     }
     for (const action of ["", "Upload", "file..read", "file read"]) {
-      expect(() => catalog.appendEvent({ action, outcome: "ok" })).toThrow(
-        expect.objectContaining({ code: "BAD_REQUEST" }),
-      );
+      expect(() => catalog.appendEvent({ action, outcome: "ok" })).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
     }
     expect(() => catalog.appendEvent({ action: "a.b", outcome: "maybe" as never })).toThrow(
       expect.objectContaining({ code: "BAD_REQUEST" }),

@@ -1,9 +1,9 @@
 import { statSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, expect, it } from "vitest";
-import { isVaultError } from "../../src/errors.ts";
 import { Db } from "../../src/catalog/db.ts";
 import { type Migration, migrate, migrations, userVersion } from "../../src/catalog/migrations.ts";
+import { isVaultError } from "../../src/errors.ts";
 import { addPrincipal, type Fixture, openFixture, tableCounts, uploadInput } from "./fixture.ts";
 
 let fixture: Fixture;
@@ -103,10 +103,7 @@ describe("transactions", () => {
     const input = uploadInput(owner, [recipient]);
     // The second recipient does not exist: the file row, both headers and the first grant are
     // written before that is found out.
-    input.recipients = [
-      ...input.recipients,
-      { principalId: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", header: new Uint8Array(9) },
-    ];
+    input.recipients = [...input.recipients, { principalId: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", header: new Uint8Array(9) }];
     expect(() => fixture.catalog.commitUpload(input)).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     expect(tableCounts(fixture.path)).toEqual(before);
     expect(fixture.catalog.getFile(input.file.id)).toBeUndefined();

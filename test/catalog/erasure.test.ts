@@ -97,9 +97,7 @@ describe("eraseFile (crypto-shredding)", () => {
     expect(catalog.listFiles().map((f) => f.id)).toEqual([before.file.id, after.file.id]);
     expect(catalog.listFiles({ includeErased: true })).toHaveLength(3);
     // The erasure event is queued for anchoring, and the chain still verifies.
-    expect(Buffer.from(catalog.leafOf("event", erasure.event.id)?.value ?? [])).toEqual(
-      Buffer.from(erasure.event.eventHash),
-    );
+    expect(Buffer.from(catalog.leafOf("event", erasure.event.id)?.value ?? [])).toEqual(Buffer.from(erasure.event.eventHash));
     expect(catalog.verifyAuditChain()).toMatchObject({ ok: true });
 
     fixture.reopen();
@@ -120,9 +118,9 @@ describe("eraseFile (crypto-shredding)", () => {
     expect(() => catalog.eraseFile({ fileId: "f_aaaaaaaaaaaaaaaaaaaaaaaaaa", actorId: owner.id, reason: "x" })).toThrow(
       expect.objectContaining({ code: "NOT_FOUND" }),
     );
-    expect(() =>
-      catalog.grant({ fileId: file.id, principalId: recipient.id, header: randomBytes(10), actorId: owner.id }),
-    ).toThrow(expect.objectContaining({ code: "GONE" }));
+    expect(() => catalog.grant({ fileId: file.id, principalId: recipient.id, header: randomBytes(10), actorId: owner.id })).toThrow(
+      expect.objectContaining({ code: "GONE" }),
+    );
     expect(() => catalog.revoke({ fileId: file.id, principalId: recipient.id, actorId: owner.id })).toThrow(
       expect.objectContaining({ code: "GONE" }),
     );

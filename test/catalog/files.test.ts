@@ -19,9 +19,7 @@ describe("uploads, listings and grants", () => {
     expect(file).toMatchObject({ id: input.file.id, ownerId: owner.id, name: "scan.dcm", size: 1234, state: "active" });
     expect(Buffer.from(file.salt ?? [])).toEqual(Buffer.from(input.file.salt));
     expect(Buffer.from(catalog.header(file.id, "vault") ?? [])).toEqual(Buffer.from(input.vaultHeader));
-    expect(Buffer.from(catalog.header(file.id, recipient.id) ?? [])).toEqual(
-      Buffer.from(input.recipients[0]?.header ?? []),
-    );
+    expect(Buffer.from(catalog.header(file.id, recipient.id) ?? [])).toEqual(Buffer.from(input.recipients[0]?.header ?? []));
     expect(catalog.grantsFor(file.id)).toEqual([
       {
         fileId: file.id,
@@ -65,9 +63,7 @@ describe("uploads, listings and grants", () => {
       expect(() => catalog.commitUpload(input)).toThrow(expect.objectContaining({ code: "BAD_REQUEST" }));
     }
     const file = catalog.commitUpload(uploadInput(owner));
-    expect(() => catalog.commitUpload(uploadInput(owner, [], { id: file.id }))).toThrow(
-      expect.objectContaining({ code: "CONFLICT" }),
-    );
+    expect(() => catalog.commitUpload(uploadInput(owner, [], { id: file.id }))).toThrow(expect.objectContaining({ code: "CONFLICT" }));
     expect(catalog.stats().activeFiles).toBe(1);
   });
 
@@ -130,9 +126,7 @@ describe("uploads, listings and grants", () => {
     expect(catalog.header(file.id, doc.id)).toBeUndefined();
     expect(catalog.listFiles({ recipientId: doc.id })).toEqual([]);
     // Revoking again is harmless and keeps the first revocation time.
-    expect(catalog.revoke({ fileId: file.id, principalId: doc.id, actorId: owner.id }).grant.revokedAt).toBe(
-      revoked.grant.revokedAt,
-    );
+    expect(catalog.revoke({ fileId: file.id, principalId: doc.id, actorId: owner.id }).grant.revokedAt).toBe(revoked.grant.revokedAt);
 
     const second = randomBytes(200);
     const expiresAt = new Date(Date.now() + DAY);
@@ -142,9 +136,9 @@ describe("uploads, listings and grants", () => {
     expect(catalog.listFiles({ recipientId: doc.id }).map((f) => f.id)).toEqual([file.id]);
     expect(catalog.grantsFor(file.id)).toHaveLength(1);
 
-    expect(() =>
-      catalog.grant({ fileId: "f_aaaaaaaaaaaaaaaaaaaaaaaaaa", principalId: doc.id, header: second, actorId: owner.id }),
-    ).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
+    expect(() => catalog.grant({ fileId: "f_aaaaaaaaaaaaaaaaaaaaaaaaaa", principalId: doc.id, header: second, actorId: owner.id })).toThrow(
+      expect.objectContaining({ code: "NOT_FOUND" }),
+    );
     expect(() =>
       catalog.grant({
         fileId: file.id,

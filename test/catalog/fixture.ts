@@ -9,10 +9,10 @@ import {
   type Catalog,
   type CatalogOptions,
   type CommitUploadInput,
-  type Principal,
-  type Role,
   newFileId,
   openCatalog,
+  type Principal,
+  type Role,
 } from "../../src/catalog/index.ts";
 
 export interface Fixture {
@@ -77,9 +77,7 @@ export function uploadInput(
 
 /** The database file and its -wal and -shm companions, as they are on disk now. */
 export function databaseFiles(path: string): { name: string; bytes: Buffer }[] {
-  return [path, `${path}-wal`, `${path}-shm`]
-    .filter((file) => existsSync(file))
-    .map((file) => ({ name: file, bytes: readFileSync(file) }));
+  return [path, `${path}-wal`, `${path}-shm`].filter((file) => existsSync(file)).map((file) => ({ name: file, bytes: readFileSync(file) }));
 }
 
 /** Names of the database files that contain `needle`. */

@@ -61,9 +61,7 @@ describe("principals and tokens", () => {
     fixture = openFixture();
     const { catalog } = fixture;
     catalog.createPrincipal({ name: "clinic", role: "uploader" });
-    expect(() => catalog.createPrincipal({ name: "clinic", role: "recipient" })).toThrow(
-      expect.objectContaining({ code: "CONFLICT" }),
-    );
+    expect(() => catalog.createPrincipal({ name: "clinic", role: "recipient" })).toThrow(expect.objectContaining({ code: "CONFLICT" }));
     const bad = [
       { name: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", role: "uploader" },
       { name: "../etc", role: "uploader" },
@@ -86,9 +84,7 @@ describe("principals and tokens", () => {
     expect(disabled.disabledAt).not.toBeNull();
     expect(catalog.principalByToken(token)).toBeUndefined();
     expect(catalog.principalById(principal.id)?.disabledAt).toBe(disabled.disabledAt);
-    expect(() => catalog.disablePrincipal({ id: "p_zzzzzzzzzzzzzzzzzzzzzzzzzz" })).toThrow(
-      expect.objectContaining({ code: "NOT_FOUND" }),
-    );
+    expect(() => catalog.disablePrincipal({ id: "p_zzzzzzzzzzzzzzzzzzzzzzzzzz" })).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
     const events = catalog.listEvents({ actorId: admin.id });
     expect(events.map((event) => [event.action, event.detail])).toEqual([
       ["principal.create", { principal: principal.id, role: "uploader" }],
