@@ -73,6 +73,24 @@ function contentDisposition(name: string | null, fallback: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(n)}`;
 }
 
+/**
+ * Reads the first piece before the status line goes out, so a file that fails verification at
+ * once (root block, first chunk) gets a real answer (500 INTEGRITY_FAILED), not a cut connection.
+ */
+async function primed(stream: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
+  const it = stream[Symbol.asyncIterator]();
+  const first = await it.next();
+  return (async function* () {
+    try {
+      if (first.done === true) return;
+      yield first.value;
+      for (let next = await it.next(); next.done !== true; next = await it.next()) yield next.value;
+    } finally {
+      await it.return?.();
+    }
+  })();
+}
+
 /** Streams to the response; a failure mid-body destroys the socket, so the client sees an abort, never a short file passing as whole. */
 async function send(req: Request, res: Response, stream: AsyncIterable<Uint8Array>, onBytes: (n: number) => void): Promise<void> {
   let sent = 0;
@@ -186,7 +204,11 @@ export function createApp(deps: AppDeps) {
     requireAuth,
     (req, res, next) => {
       // Refuse before reading the body when the role cannot upload or the size is known too big.
-      if (principalOf(req as AuthedRequest).role !== "uploader") return next(new VaultError("FORBIDDEN", "this needs the uploader role"));
+      try {
+        vault.requireUploader(principalOf(req as AuthedRequest));
+      } catch (error) {
+        return next(error);
+      }
       const declared = Number(req.get("content-length") ?? Number.NaN);
       if (declared > deps.maxUploadBytes + 1024 * 1024)
         return next(new VaultError("PAYLOAD_TOO_LARGE", `uploads are limited to ${deps.maxUploadBytes} bytes`));
@@ -232,6 +254,7 @@ export function createApp(deps: AppDeps) {
       const abort = new AbortController();
       res.once("close", () => abort.abort());
       const c = await vault.content(principalOf(req), String(req.params.id), { signal: abort.signal });
+      const body = await primed(c.stream);
       res.status(200).set({
         "Content-Type": c.mediaType,
         "Content-Length": String(c.size),
@@ -239,7 +262,7 @@ export function createApp(deps: AppDeps) {
         "Repr-Digest": `sha-256=:${Buffer.from(c.sha256, "hex").toString("base64")}:`,
         "X-Medvault-Verified": "blocks,chunks,sha256,commitment,chain",
       });
-      await send(req, res, c.stream, (n) => metrics.downloaded(n));
+      await send(req, res, body, (n) => metrics.downloaded(n));
     }),
   );
   app.get(

@@ -9,6 +9,8 @@
  * | recipient | granted, in force       | granted, in force       | granted        | no            | no    | no    | no         |
  * | privacy   | all                     | no                      | all            | no            | yes   | yes   | no         |
  * | admin     | all                     | no                      | no             | no            | no    | yes   | yes        |
+ *
+ * An erased file stays visible to the recipients whose grants it ended, so they get GONE.
  */
 
 import type { Catalog, FileRecord, Principal } from "../catalog/index.ts";
@@ -21,11 +23,25 @@ export function canSee(catalog: Catalog, actor: Principal, file: FileRecord, now
     case "uploader":
       return file.ownerId === actor.id;
     case "recipient":
+      if (file.state === "erased") return heldAtErasure(catalog, actor, file);
       return catalog.activeGrant(file.id, actor.id, now) !== undefined;
     case "privacy":
     case "admin":
       return true;
   }
+}
+
+/**
+ * A recipient whose grant was in force when the file was erased still sees it, so that content
+ * and age answer 410 GONE rather than NOT_FOUND; the erasure revoked the grant at `erasedAt`.
+ * Grants revoked or expired before the erasure stay invisible.
+ */
+function heldAtErasure(catalog: Catalog, actor: Principal, file: FileRecord): boolean {
+  const at = file.erasedAt;
+  if (at === null) return false;
+  return catalog
+    .grantsFor(file.id)
+    .some((g) => g.principalId === actor.id && g.revokedAt === at && (g.expiresAt === null || g.expiresAt > at));
 }
 
 export function allowed(catalog: Catalog, actor: Principal, file: FileRecord, access: Access, now: Date): boolean {
