@@ -358,7 +358,6 @@ export function createApp(deps: AppDeps) {
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new VaultError("NOT_FOUND", "no such endpoint")));
 
-  // biome-ignore lint/correctness/noUnusedFunctionParameters: Express tells error handlers by their four parameters
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = toVaultError(error);
     if (STATUS[e.code] >= 500)
