@@ -3,7 +3,8 @@
  * recording (and two more files, one dropped) through the page and sees it anchored; a
  * specialist downloads it verified and its SHA-256 matches; the privacy officer erases it with
  * a reason and gets the certificate; the specialist's page then shows it erased. No console
- * errors on the way. Screenshots go to test-artifacts/web/ and, for the README, docs/screenshots/.
+ * errors on the way. Screenshots go to test-artifacts/web/ and, with MEDVAULT_UPDATE_SCREENSHOTS=1,
+ * to docs/screenshots/ for the README.
  */
 
 import { createHash, randomBytes } from "node:crypto";
@@ -50,7 +51,8 @@ const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("h
 async function shoot(page: Page, name: string, docsName?: string, fullPage = true): Promise<void> {
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path, fullPage });
-  if (docsName !== undefined) copyFileSync(path, join(DOCS, `${docsName}.png`));
+  // The README's screenshots are refreshed on request only, so a test run leaves the tree clean.
+  if (docsName !== undefined && process.env.MEDVAULT_UPDATE_SCREENSHOTS === "1") copyFileSync(path, join(DOCS, `${docsName}.png`));
 }
 
 const card = (page: Page, fileId: string) => page.locator(`li.file[data-file-id="${fileId}"]`);
