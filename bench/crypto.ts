@@ -59,11 +59,14 @@ async function main(): Promise<void> {
       for (const name of order) {
         const out = join(dir, "out.bin");
         await rm(out, { force: true });
+        // Start every run with no dirty pages left by the previous one's output, so neither tool
+        // pays for the other's writeback. The timed run itself is not synced (neither tool fsyncs).
+        execFileSync("sync");
         const [cmd, args] = (jobs[name] as (out: string) => [string, string[]])(out);
         const run = await runCommand(cmd, args);
         runs[name] = [...(runs[name] ?? []), run];
       }
-      process.stderr.write(`round ${round + 1}/${rounds} done\n`);
+      process.stderr.write(`round ${round + 1}/${rounds}: ${order.map((n) => `${n} ${(runs[n]?.at(-1)?.seconds ?? 0).toFixed(2)}s`).join(", ")}\n`);
     }
     const sec = (name: string) => median((runs[name] ?? []).map((r) => r.seconds));
     const rss = (name: string) => Math.max(...(runs[name] ?? []).map((r) => r.peakRssBytes));

@@ -24,7 +24,7 @@ export async function runCommand(cmd: string, args: string[], options: { env?: N
       // exited between samples
     }
   };
-  const timer = setInterval(sample, 5);
+  const timer = setInterval(sample, Number(process.env.BENCH_SAMPLE_MS ?? 5));
   const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
   clearInterval(timer);
   const seconds = (performance.now() - started) / 1000;

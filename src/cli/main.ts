@@ -5,10 +5,6 @@
  */
 
 import { isVaultError } from "../errors.ts";
-import { chain, receipt, verify } from "./chain.ts";
-import { audit, download, grant, ls, principal, revoke, shred, upload } from "./client.ts";
-import { decrypt, encrypt, keygen } from "./envelope.ts";
-import { serve } from "./serve.ts";
 
 const USAGE = `Usage: medvault <command> [options]
 
@@ -39,22 +35,37 @@ Run \`medvault <command> --help\` for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
+/**
+ * Commands load their modules on first use: `encrypt` in a pipeline must not pay for Helia,
+ * ethers and Express (about 150 MiB and a quarter second of start-up).
+ */
+const lazy =
+  <M>(load: () => Promise<M>, pick: (m: M) => Command): Command =>
+  async (argv) =>
+    pick(await load())(argv);
+const envelope = () => import("./envelope.ts");
+const client = () => import("./client.ts");
+const chainCli = () => import("./chain.ts");
+
 const COMMANDS: Record<string, Command> = {
-  keygen,
-  encrypt,
-  decrypt,
-  serve,
-  principal,
-  upload,
-  download,
-  grant,
-  revoke,
-  shred,
-  audit,
-  ls,
-  receipt,
-  verify,
-  chain,
+  keygen: lazy(envelope, (m) => m.keygen),
+  encrypt: lazy(envelope, (m) => m.encrypt),
+  decrypt: lazy(envelope, (m) => m.decrypt),
+  serve: lazy(
+    () => import("./serve.ts"),
+    (m) => m.serve,
+  ),
+  principal: lazy(client, (m) => m.principal),
+  upload: lazy(client, (m) => m.upload),
+  download: lazy(client, (m) => m.download),
+  grant: lazy(client, (m) => m.grant),
+  revoke: lazy(client, (m) => m.revoke),
+  shred: lazy(client, (m) => m.shred),
+  audit: lazy(client, (m) => m.audit),
+  ls: lazy(client, (m) => m.ls),
+  receipt: lazy(chainCli, (m) => m.receipt),
+  verify: lazy(chainCli, (m) => m.verify),
+  chain: lazy(chainCli, (m) => m.chain),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,8 +1,8 @@
 /**
  * File-to-file payload encryption and decryption on several threads. STREAM chunks are
  * independent (each nonce is the chunk counter), and one OpenSSL ChaCha20-Poly1305 thread is
- * slower than the disk, so a regular file is cut into chunk ranges, one per worker, each
- * reading and writing its own offsets. The Go `age` CLI uses one core; this uses them all.
+ * slower than the disk, so a regular file is cut into chunk ranges, one per core (this thread
+ * takes the first, worker threads the others), each reading and writing its own offsets. The Go `age` CLI uses one core; this uses them all.
  * The rules are chunks.ts's, shared with the streaming path.
  */
 
@@ -10,6 +10,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { VaultError } from "../errors.ts";
 import { CHUNK_SIZE, SEALED_CHUNK, TAG_SIZE } from "./chunks.ts";
+import { runRange } from "./ranges.ts";
 
 export type RangeJob = {
   op: "seal" | "open";
@@ -42,6 +43,25 @@ export function parallelMinBytes(): number {
   return configured !== undefined && configured !== "" ? Number(configured) : 8 * 1024 * 1024;
 }
 
+/** Runs a range here (blocking this thread: the CLI has nothing else to do) without throwing. */
+function runHere(job: RangeJob): RangeResult {
+  try {
+    return runRange(job);
+  } catch (error) {
+    return { failedAt: job.first, reason: (error as Error).message, io: true };
+  }
+}
+
+/** Ranges after the first go to workers, started first; the first runs in this thread meanwhile. */
+async function runAll(jobs: RangeJob[]): Promise<RangeResult[]> {
+  const [first, ...rest] = jobs;
+  if (first === undefined) return [];
+  const others = rest.map(runWorker);
+  for (const p of others) p.catch(() => {});
+  const mine = runHere(first);
+  return [mine, ...(await Promise.all(others))];
+}
+
 function runWorker(job: RangeJob): Promise<RangeResult> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL("./worker.ts", import.meta.url));
@@ -68,9 +88,7 @@ type Files = { key: Uint8Array; input: string; output: string; inOffset: number;
 export async function sealFile(files: Files & { plaintextBytes: number }): Promise<number> {
   const total = Math.max(1, Math.ceil(files.plaintextBytes / CHUNK_SIZE));
   const inEnd = files.inOffset + files.plaintextBytes;
-  const results = await Promise.all(
-    ranges(total, workerCount()).map(([first, end]) => runWorker({ op: "seal", ...files, inEnd, first, end, total })),
-  );
+  const results = await runAll(ranges(total, workerCount()).map(([first, end]) => ({ op: "seal", ...files, inEnd, first, end, total })));
   const failed = results.find((r) => r.failedAt !== undefined);
   if (failed !== undefined) throw new VaultError("IO_ERROR", failed.reason ?? "encryption failed");
   return files.plaintextBytes + total * TAG_SIZE;
@@ -87,9 +105,7 @@ export async function openFile(
     return { plaintextBytes: 0, truncateTo: 0, failure: new VaultError("PAYLOAD_FAILURE", "payload has no STREAM chunk") };
   const total = Math.ceil(files.sealedBytes / SEALED_CHUNK);
   const inEnd = files.inOffset + files.sealedBytes;
-  const results = await Promise.all(
-    ranges(total, workerCount()).map(([first, end]) => runWorker({ op: "open", ...files, inEnd, first, end, total })),
-  );
+  const results = await runAll(ranges(total, workerCount()).map(([first, end]) => ({ op: "open", ...files, inEnd, first, end, total })));
   // The first failure wins; a final chunk that is not the last chunk is a failure right after it.
   let failedAt = total;
   let reason = "";

@@ -1,0 +1,86 @@
+/**
+ * One chunk range of a file, sealed or opened straight from one file into another with
+ * positional reads and writes (parallel.ts runs one range in this thread and the others in
+ * workers, worker.ts). The rules are chunks.ts's.
+ */
+
+import { createSecretKey } from "node:crypto";
+import { closeSync, openSync, readSync, writevSync } from "node:fs";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
+import { isVaultError } from "../errors.ts";
+import { CHUNK_SIZE, ChunkOpener, SEALED_CHUNK, sealChunk } from "./chunks.ts";
+import type { RangeJob, RangeResult } from "./parallel.ts";
+
+const BATCH_CHUNKS = 16;
+/**
+ * node:crypto returns a fresh 64 KiB buffer per chunk. V8 sizes its collections by the JS heap,
+ * where those buffers weigh almost nothing, so without help some 100 MiB of dead buffers pile up
+ * per worker before a collection. A minor GC every few MiB keeps memory flat at little cost.
+ */
+const GC_EVERY_BATCHES = 1;
+v8.setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc") as (options: { type: "minor" | "major" }) => void;
+
+function readFully(fd: number, buf: Buffer, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function writeAll(fd: number, pieces: Buffer[], position: number): void {
+  let left = pieces;
+  let at = position;
+  while (left.length > 0) {
+    let n = writevSync(fd, left, at);
+    at += n;
+    let i = 0;
+    while (i < left.length && n >= (left[i] as Buffer).length) n -= (left[i++] as Buffer).length;
+    left = i < left.length ? [(left[i] as Buffer).subarray(n), ...left.slice(i + 1)] : [];
+  }
+}
+
+export function runRange(job: RangeJob): RangeResult {
+  const key = createSecretKey(job.key);
+  const input = openSync(job.input, "r");
+  const output = openSync(job.output, "r+");
+  const inChunk = job.op === "seal" ? CHUNK_SIZE : SEALED_CHUNK;
+  const outChunk = job.op === "seal" ? SEALED_CHUNK : CHUNK_SIZE;
+  const buf = Buffer.allocUnsafeSlow(BATCH_CHUNKS * inChunk);
+  const opener = new ChunkOpener(key, job.first);
+  const nonce = Buffer.alloc(12);
+  try {
+    for (let c = job.first; c < job.end; c += BATCH_CHUNKS) {
+      const n = Math.min(BATCH_CHUNKS, job.end - c);
+      const inAt = job.inOffset + c * inChunk;
+      const want = Math.min(n * inChunk, job.inEnd - inAt);
+      if (readFully(input, buf, want, inAt) !== want) return { failedAt: c, reason: "input changed while reading", io: true };
+      const pieces: Buffer[] = [];
+      for (let k = 0; k < n; k++) {
+        const chunk = buf.subarray(k * inChunk, Math.min((k + 1) * inChunk, want));
+        const index = c + k;
+        const last = index === job.total - 1;
+        if (job.op === "seal") pieces.push(...sealChunk(key, index, last, [chunk], nonce));
+        else {
+          try {
+            pieces.push(opener.next(chunk, last));
+          } catch (error) {
+            // Plaintext authenticated before the failure is still written.
+            writeAll(output, pieces, job.outOffset + c * outChunk);
+            return { failedAt: index, reason: isVaultError(error) ? error.message : String(error) };
+          }
+        }
+      }
+      writeAll(output, pieces, job.outOffset + c * outChunk);
+      if (((c - job.first) / BATCH_CHUNKS) % GC_EVERY_BATCHES === GC_EVERY_BATCHES - 1) collect({ type: "minor" });
+    }
+    return job.op === "open" && opener.sawFinal ? { finalAt: opener.counter - 1 } : {};
+  } finally {
+    closeSync(input);
+    closeSync(output);
+  }
+}
