@@ -8,7 +8,7 @@
  *   directories fsync'ed once at the end, then the root is pinned.
  * - cat: `reader.ts`, each block verified against its CID (`verify.ts`).
  * - pins and collect: one pin file per root (`pins.ts`) and mark-and-sweep. Blocks written
- *   by an add, or checked by a pin, still in progress are guarded from collect; see `guard`.
+ *   by an add, or checked by a pin, still in progress are guarded from collect (see `lock`).
  */
 
 import { mkdir } from "node:fs/promises";
