@@ -66,7 +66,9 @@ async function main(): Promise<void> {
         const run = await runCommand(cmd, args);
         runs[name] = [...(runs[name] ?? []), run];
       }
-      process.stderr.write(`round ${round + 1}/${rounds}: ${order.map((n) => `${n} ${(runs[n]?.at(-1)?.seconds ?? 0).toFixed(2)}s`).join(", ")}\n`);
+      process.stderr.write(
+        `round ${round + 1}/${rounds}: ${order.map((n) => `${n} ${(runs[n]?.at(-1)?.seconds ?? 0).toFixed(2)}s`).join(", ")}\n`,
+      );
     }
     const sec = (name: string) => median((runs[name] ?? []).map((r) => r.seconds));
     const rss = (name: string) => Math.max(...(runs[name] ?? []).map((r) => r.peakRssBytes));
