@@ -13,6 +13,7 @@ import { startAnchoring } from "./anchor/service.ts";
 import { openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
 import { createApp } from "./http/app.ts";
+import { answerClientError } from "./http/client-error.ts";
 import { createCheckContinue } from "./http/continue.ts";
 import { createBlobStore } from "./store/index.ts";
 import { createVault, loadOrCreateVaultKey } from "./vault/index.ts";
@@ -25,6 +26,8 @@ export type Config = {
   adminToken: string | undefined;
   webDir: string | undefined;
   logLevel: string;
+  /** A connection idle this long (a stalled client, mid-headers or mid-upload) is closed. */
+  idleTimeoutMs?: number;
 };
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -110,11 +113,12 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
       s.once("error", fail);
     });
     const checkContinue = createCheckContinue({ authenticate: (t) => vault.authenticate(t), maxUploadBytes: config.maxUploadBytes });
+    server.on("clientError", answerClientError);
     server.on("checkContinue", (req, res) => checkContinue(req, res, () => server.emit("request", req, res)));
     // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.
     server.requestTimeout = 0;
     server.headersTimeout = 30_000;
-    server.timeout = 120_000;
+    server.timeout = config.idleTimeoutMs ?? 120_000;
     const address = server.address();
     const port = typeof address === "object" && address !== null ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
