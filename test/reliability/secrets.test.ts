@@ -28,9 +28,9 @@ async function recorded(path: string, token: string | undefined, init: { method?
   const body = init.json !== undefined ? JSON.stringify(init.json) : init.body;
   const res = await fetch(`${running.url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
   const data = Buffer.from(await res.arrayBuffer());
-  answers.push(
-    `${res.status} ${res.statusText}\n${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n")}\n\n${data.toString("latin1")}`,
-  );
+  const lines: string[] = [];
+  res.headers.forEach((v, k) => lines.push(`${k}: ${v}`));
+  answers.push(`${res.status} ${res.statusText}\n${lines.join("\n")}\n\n${data.toString("latin1")}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(data.toString("utf8"));
