@@ -81,6 +81,8 @@ export function createUploadEngine(vault: Vault, maxBytes: number): multer.Stora
 export function createUploadMiddleware(vault: Vault, maxBytes: number) {
   return multer({
     storage: createUploadEngine(vault, maxBytes),
+    // Browsers send a non-ASCII filename as raw UTF-8 (WHATWG multipart/form-data), not latin1.
+    defParamCharset: "utf8",
     limits: { fileSize: maxBytes, files: 1, fields: 64, fieldSize: 64 * 1024, parts: 66, headerPairs: 100 },
   }).single("file");
 }

@@ -268,6 +268,27 @@ function multipartRequest(m: Multipart, token: string): Buffer {
 }
 
 describe("multipart uploads", () => {
+  it("a raw UTF-8 file name (as browsers send it) is stored as sent", async () => {
+    for (const name of ["ümlaut–名前.pdf", "Müller Befund.pdf", "检查报告 2024.dcm"]) {
+      const b = "----utf8";
+      const body = Buffer.from(
+        `--${b}\r\nContent-Disposition: form-data; name="recipients"\r\n\r\n${recipient.name}\r\n` +
+          `--${b}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n\r\nx\r\n--${b}--\r\n`,
+      );
+      const a = await raw(
+        port,
+        request(
+          "POST",
+          "/v1/files",
+          { Authorization: `Bearer ${uploader.token}`, "Content-Type": `multipart/form-data; boundary=${b}` },
+          body,
+        ),
+      );
+      expect(a.status).toBe(201);
+      expect((JSON.parse(a.body) as { name: string }).name).toBe(name);
+    }
+  });
+
   it("generated multipart bodies answer 201 or a 4xx with a code", async () => {
     let created = 0;
     await fc.assert(
