@@ -13,6 +13,7 @@ import { startAnchoring } from "./anchor/service.ts";
 import { openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
 import { createApp } from "./http/app.ts";
+import { createAuth } from "./http/auth.ts";
 import { answerClientError } from "./http/client-error.ts";
 import { createCheckContinue } from "./http/continue.ts";
 import { createBlobStore } from "./store/index.ts";
@@ -101,8 +102,10 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
       log,
     );
 
+    const requireAuth = createAuth({ authenticate: (t) => vault.authenticate(t) });
     const app = createApp({
       vault,
+      requireAuth,
       maxUploadBytes: config.maxUploadBytes,
       log,
       ...(config.webDir === undefined ? {} : { webDir: config.webDir }),
@@ -112,7 +115,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
       const s = app.listen(config.port, config.host, () => ok(s));
       s.once("error", fail);
     });
-    const checkContinue = createCheckContinue({ authenticate: (t) => vault.authenticate(t), maxUploadBytes: config.maxUploadBytes });
+    const checkContinue = createCheckContinue({ auth: requireAuth, maxUploadBytes: config.maxUploadBytes });
     server.on("clientError", answerClientError);
     server.on("checkContinue", (req, res) => checkContinue(req, res, () => server.emit("request", req, res)));
     // Slow or stalled clients are cut off; long uploads are fine as long as bytes keep coming.

@@ -11,7 +11,7 @@ import multer from "multer";
 import type { Role } from "../catalog/index.ts";
 import { isVaultError, VaultError } from "../errors.ts";
 import type { Vault } from "../vault/index.ts";
-import { type AuthedRequest, createAuth, principalOf } from "./auth.ts";
+import { type Auth, type AuthedRequest, createAuth, principalOf } from "./auth.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { STATUS } from "./status.ts";
@@ -37,6 +37,8 @@ export type AppDeps = {
   /** Static web page directory, served at `/`. */
   webDir?: string;
   auth?: { maxFailures?: number; windowMs?: number };
+  /** An authenticator shared with the server's `Expect: 100-continue` check (one failure count). */
+  requireAuth?: Auth;
 };
 
 const ROLES: readonly Role[] = ["uploader", "recipient", "privacy", "admin"];
@@ -117,7 +119,7 @@ export function createApp(deps: AppDeps) {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");
-  const requireAuth = createAuth({ authenticate: (t) => vault.authenticate(t), ...deps.auth });
+  const requireAuth = deps.requireAuth ?? createAuth({ authenticate: (t) => vault.authenticate(t), ...deps.auth });
   const json = express.json({ limit: "64kb", strict: true });
 
   // Security headers; CORS stays closed (no Access-Control-* headers are ever sent).

@@ -38,25 +38,33 @@ export function createAuth(options: AuthOptions) {
     if (failures.size > 10_000) failures.clear(); // bounded memory under a spray of addresses
   };
 
-  return function requireAuth(req: AuthedRequest, _res: Response, next: NextFunction): void {
-    const addr = req.socket.remoteAddress ?? "unknown";
+  /** The principal for an Authorization header from `addr`; a failure counts towards the limit. */
+  function check(addr: string, header: string): Principal {
     const at = Date.now();
-    if (limited(addr, at)) {
-      next(new VaultError("RATE_LIMITED", "too many failed authentication attempts; try again later"));
-      return;
-    }
-    const header = req.get("authorization") ?? "";
+    if (limited(addr, at)) throw new VaultError("RATE_LIMITED", "too many failed authentication attempts; try again later");
     const m = /^Bearer ([A-Za-z0-9_\-.~+/]{8,256}=*)$/.exec(header);
     const principal = m?.[1] === undefined ? undefined : options.authenticate(m[1]);
     if (principal === undefined) {
       fail(addr, at);
-      next(new VaultError("UNAUTHORIZED", header === "" ? "missing bearer token" : "invalid bearer token"));
+      throw new VaultError("UNAUTHORIZED", header === "" ? "missing bearer token" : "invalid bearer token");
+    }
+    return principal;
+  }
+
+  function requireAuth(req: AuthedRequest, _res: Response, next: NextFunction): void {
+    try {
+      req.principal = check(req.socket.remoteAddress ?? "unknown", req.get("authorization") ?? "");
+    } catch (error) {
+      next(error);
       return;
     }
-    req.principal = principal;
     next();
-  };
+  }
+  // Shared with the `Expect: 100-continue` check, so guesses there count and are limited too.
+  return Object.assign(requireAuth, { check });
 }
+
+export type Auth = ReturnType<typeof createAuth>;
 
 export function principalOf(req: AuthedRequest): Principal {
   if (req.principal === undefined) throw new VaultError("UNAUTHORIZED", "missing bearer token");

@@ -5,21 +5,24 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Principal } from "../catalog/index.ts";
-import { VaultError } from "../errors.ts";
+import { isVaultError, VaultError } from "../errors.ts";
+import type { Auth } from "./auth.ts";
 import { STATUS } from "./status.ts";
 
-export function createCheckContinue(options: { authenticate(token: string): Principal | undefined; maxUploadBytes: number }) {
+export function createCheckContinue(options: { auth: Pick<Auth, "check">; maxUploadBytes: number }) {
   return (req: IncomingMessage, res: ServerResponse, proceed: () => void): void => {
     let refusal: VaultError | undefined;
     if (req.method === "POST" && (req.url ?? "").split("?")[0] === "/v1/files") {
-      const m = /^Bearer (\S{8,300})$/.exec(req.headers.authorization ?? "");
-      const principal = m?.[1] === undefined ? undefined : options.authenticate(m[1]);
-      const declared = Number(req.headers["content-length"] ?? Number.NaN);
-      if (principal === undefined) refusal = new VaultError("UNAUTHORIZED", "missing or invalid bearer token");
-      else if (principal.role !== "uploader") refusal = new VaultError("FORBIDDEN", "this needs the uploader role");
-      else if (declared > options.maxUploadBytes + 1024 * 1024)
-        refusal = new VaultError("PAYLOAD_TOO_LARGE", `uploads are limited to ${options.maxUploadBytes} bytes`);
+      try {
+        // The app's own check: a failed token counts towards the same per-address limit (429).
+        const principal = options.auth.check(req.socket.remoteAddress ?? "unknown", req.headers.authorization ?? "");
+        const declared = Number(req.headers["content-length"] ?? Number.NaN);
+        if (principal.role !== "uploader") refusal = new VaultError("FORBIDDEN", "this needs the uploader role");
+        else if (declared > options.maxUploadBytes + 1024 * 1024)
+          refusal = new VaultError("PAYLOAD_TOO_LARGE", `uploads are limited to ${options.maxUploadBytes} bytes`);
+      } catch (error) {
+        refusal = isVaultError(error) ? error : new VaultError("INTERNAL", "internal error", { cause: error });
+      }
     }
     if (refusal === undefined) {
       res.writeContinue();

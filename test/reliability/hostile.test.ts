@@ -805,14 +805,35 @@ describe("authorization hygiene and logs", () => {
 
     // Wrong tokens of the right shape: 401 (the lookup by SHA-256 finds nothing), then after 20
     // failures within the window, 429 even for a valid token.
-    const wrong = Array.from({ length: 21 }, () => newToken());
-    const answers = [];
-    for (const t of wrong) answers.push(await call(url, t, "GET", "/v1/me"));
+    // Half of the guesses go through the `Expect: 100-continue` check of uploads, which must
+    // count failures like every other endpoint (else it is an unlimited guessing oracle).
+    const childPort = Number(new URL(url).port);
+    const guess = (t: string) =>
+      raw(
+        childPort,
+        Buffer.from(
+          head("POST", "/v1/files", {
+            Authorization: `Bearer ${t}`,
+            Expect: "100-continue",
+            "Content-Type": "multipart/form-data; boundary=x",
+            "Content-Length": 100,
+          }),
+        ),
+      );
+    const wrong = Array.from({ length: 22 }, () => newToken());
+    const answers: { status: number; code: string | undefined }[] = [];
+    for (const [i, t] of wrong.entries()) {
+      if (i % 2 === 0 && i < 20) answers.push(await call(url, t, "GET", "/v1/me"));
+      else {
+        const a = await guess(t);
+        answers.push({ status: a.status, code: (JSON.parse(a.body) as { error: { code: string } }).error.code });
+      }
+    }
     expect(answers.slice(0, 20).map((a) => a.status)).toEqual(Array(20).fill(401));
     expect(answers.slice(0, 20).every((a) => a.code === "UNAUTHORIZED")).toBe(true);
-    expect(answers[20]?.status).toBe(429);
-    expect(answers[20]?.code).toBe("RATE_LIMITED");
+    expect(answers.slice(20).map((a) => `${a.status} ${a.code}`)).toEqual(["429 RATE_LIMITED", "429 RATE_LIMITED"]);
     expect((await call(url, up.token, "GET", "/v1/me")).status).toBe(429);
+    expect((await guess(up.token)).status).toBe(429);
     expect((await call(url, up.token, "GET", `/v1/files/${id}`, undefined)).code).toBe("RATE_LIMITED");
 
     // Stop the child cleanly so its last lines are in the log too.
