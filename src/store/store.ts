@@ -145,6 +145,8 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
   const guards = new Set<Set<string>>();
   let retained: Set<string>[] | undefined;
   let collecting: Promise<unknown> = Promise.resolve();
+  /** The collect queued behind the running one: every call made meanwhile joins it. */
+  let queued: Promise<number> | undefined;
   const inflight = new Set<Promise<unknown>>();
   let stopped = false;
 
@@ -355,9 +357,16 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
     collect: (options = {}) =>
       track("collect", () => {
         // One collect at a time; a call made during one gets a fresh one after it, since the
-        // running one may have listed the pins before the caller's unpin.
-        const run = () => collect(options);
+        // running one may have listed the pins before the caller's unpin. Calls made during the
+        // same run share that fresh one: one each queued them end to end (under load, dozens
+        // of erasures waited for each other's full mark-and-sweep).
+        if (queued !== undefined) return queued;
+        const run = () => {
+          queued = undefined;
+          return collect(options);
+        };
         const result = collecting.then(run, run);
+        queued = result;
         collecting = result.catch(() => {});
         return result;
       }),

@@ -60,4 +60,23 @@ describe("memory blob store", () => {
     const error = await catBytes(store, a.cid).catch((e: unknown) => e);
     expect(isVaultError(error, "NOT_FOUND")).toBe(true);
   });
+
+  it("collects called during a collect share one fresh run after it, which sees their unpins", async () => {
+    const files = await Promise.all([1, 2, 3, 4].map((n) => store.add([random(n * KiB)])));
+    const running = store.collect();
+    const waiting: Promise<number>[] = [];
+    for (const f of files) {
+      await store.unpin(f.cid);
+      waiting.push(store.collect());
+    }
+    // The running one may or may not have seen the first unpin; one shared run collects the rest
+    // (with a run each, all but the first of them would report 0).
+    const first = await running;
+    const shared = await Promise.all(waiting);
+    expect(first).toBeLessThanOrEqual(1);
+    expect(shared).toEqual([1, 2, 3, 4].map(() => 4 - first));
+    for (const f of files) expect(await store.has(f.cid)).toBe(false);
+    // A call after that run has started gets a run of its own.
+    expect(await store.collect()).toBe(0);
+  });
 });
