@@ -185,7 +185,7 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
     // The script: kill points (not in the first five operations), two streamed uploads, one
     // of them cut by a kill while it streams.
     const killAt = new Map<number, number>(); // op → delay in ms before the kill
-    while (killAt.size < KILLS) killAt.set(5 + Math.floor(rand() * (OPS - 6)), Math.floor(rand() * 400));
+    while (killAt.size < KILLS) killAt.set(5 + Math.floor(rand() * (OPS - 6)), Math.floor(rand() * 80));
     const streamedOp = 5 + Math.floor(rand() * 20);
     const killedStreamOp = [...killAt.keys()].filter((k) => k !== streamedOp)[0] as number;
     console.log(
@@ -199,9 +199,13 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
     const files = new Map<string, Tracked>();
     const unexpected: string[] = [];
     const counts = { acked: 0, doubt: 0 };
+    const kinds: Record<string, number> = {};
     let killedStreamProgress = { sent: 0 };
 
-    const settle = (outcome: Outcome) => counts[outcome]++;
+    const settle = (outcome: Outcome, kind: string) => {
+      counts[outcome]++;
+      kinds[`${kind} ${outcome}`] = (kinds[`${kind} ${outcome}`] ?? 0) + 1;
+    };
 
     async function runUpload(op: number, url: string): Promise<void> {
       const streamed = op === streamedOp || op === killedStreamOp;
@@ -221,7 +225,7 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
         res = await postFile(url, uploader.token, body === undefined ? generated(size, seed) : once(body), u.name, [first.name], progress);
       } catch {
         u.outcome = "doubt";
-        settle("doubt");
+        settle("doubt", "upload");
         return;
       }
       if (res.status !== 201) {
@@ -232,7 +236,7 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
       u.outcome = "acked";
       u.id = res.body.id as string;
       files.set(u.id, { id: u.id, name: u.name, size, sha256: u.sha256, erased: false, second: "none", busy: false });
-      settle("acked");
+      settle("acked", "upload");
     }
 
     /** A JSON call whose failure to answer puts the op in doubt; a non-2xx answer is unexpected. */
@@ -244,10 +248,10 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
           unexpected.push(`op ${op} ${what}: ${res.status} ${res.code}`);
           return "failed" as const;
         }
-        settle("acked");
+        settle("acked", what);
         return "acked" as const;
       } catch {
-        settle("doubt");
+        settle("doubt", what);
         return "doubt" as const;
       } finally {
         f.busy = false;
@@ -312,7 +316,9 @@ describe(`SIGKILL at random points of 50 mixed operations (seed ${SEED})`, () =>
     }
     await Promise.allSettled([...inflight]);
     killedStreamProgress = { sent: 0 };
-    console.log(`${kills} kills; ${counts.acked} operations acknowledged, ${counts.doubt} in doubt; unexpected: ${unexpected.length}`);
+    console.log(
+      `${kills} kills; ${counts.acked} operations acknowledged, ${counts.doubt} in doubt (${JSON.stringify(kinds)}); unexpected: ${unexpected.length}`,
+    );
     expect(unexpected).toEqual([]);
     expect(kills).toBe(KILLS);
 
