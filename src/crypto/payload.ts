@@ -51,7 +51,7 @@ export function plaintextSize(size: number): number {
 }
 
 /** Holds incoming pieces without copying and hands them out in frames of `frame` bytes. */
-class Framer {
+export class Framer {
   readonly frame: number;
   private pieces: Uint8Array[] = [];
   private held = 0;

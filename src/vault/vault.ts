@@ -8,10 +8,11 @@
  * crash before the commit leaves a pin no file references; `recover()` drops it at start-up.
  */
 
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { fileCommitment } from "../anchor/commitment.ts";
 import { type Catalog, type FileRecord, newFileId, type Principal, type Role } from "../catalog/index.ts";
-import { decryptPayload, encryptPayload, newFileKey, openHeader, parseRecipient, sealHeader } from "../crypto/index.ts";
+import { newFileKey, openHeader, parseRecipient, sealHeader } from "../crypto/index.ts";
+import { decryptPayloadOffThread, encryptPayloadOffThread } from "../crypto/offload.ts";
 import { isVaultError, VaultError } from "../errors.ts";
 import type { BlobStore } from "../store/index.ts";
 import type { VaultKey } from "./identity.ts";
@@ -161,7 +162,6 @@ export function createVault(deps: VaultDeps) {
       if (recipients.length === 0) throw new VaultError("BAD_REQUEST", "name at least one recipient");
       const fileId = newFileId();
       const fileKey = newFileKey();
-      const hash = createHash("sha256");
       const head = Buffer.alloc(SNIFF_BYTES);
       let size = 0;
       const limit = input.maxBytes ?? Number.POSITIVE_INFINITY;
@@ -170,18 +170,16 @@ export function createVault(deps: VaultDeps) {
           if (size < SNIFF_BYTES) head.set(piece.subarray(0, SNIFF_BYTES - size), size);
           size += piece.length;
           if (size > limit) throw new VaultError("PAYLOAD_TOO_LARGE", `the file exceeds ${limit} bytes`);
-          hash.update(piece);
           yield piece;
         }
       }
       let cid: string | undefined;
       try {
-        const added = await store.add(
-          encryptPayload(fileKey, plaintext(), input.signal === undefined ? {} : { signal: input.signal }),
-          input.signal === undefined ? {} : { signal: input.signal },
-        );
+        // SHA-256 and encryption run on a worker thread, overlapping the block writes here.
+        const payload = encryptPayloadOffThread(fileKey, plaintext(), input.signal === undefined ? {} : { signal: input.signal });
+        const added = await store.add(payload.stream, input.signal === undefined ? {} : { signal: input.signal });
         cid = added.cidString;
-        const plaintextSha256 = hash.digest();
+        const plaintextSha256 = payload.sha256();
         const salt = randomBytes(32);
         const vaultHeader = await sealHeader(fileKey, [key.recipient]);
         const headers = await Promise.all(
@@ -268,15 +266,15 @@ export function createVault(deps: VaultDeps) {
       const expected = file.plaintextSha256 as Uint8Array;
       audit(actor, "file.read", "ok", file.id);
       async function* verified(): AsyncGenerator<Uint8Array> {
-        const hash = createHash("sha256");
         let n = 0;
         try {
-          for await (const piece of decryptPayload(fileKey, store.cat(file.payloadCid, options), options)) {
-            hash.update(piece);
+          // Blocks read from the store are this stream's own: moved to the worker, not copied.
+          const payload = decryptPayloadOffThread(fileKey, store.cat(file.payloadCid, options), { ...options, transfer: true });
+          for await (const piece of payload.stream) {
             n += piece.length;
             yield piece;
           }
-          if (n !== file.size || !timingSafeEqual(hash.digest(), expected))
+          if (n !== file.size || !timingSafeEqual(payload.sha256(), expected))
             throw new VaultError("INTEGRITY_FAILED", "plaintext SHA-256 does not match the record");
         } catch (error) {
           if (options.signal?.aborted === true) throw error;
