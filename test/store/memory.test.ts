@@ -69,14 +69,16 @@ describe("memory blob store", () => {
       await store.unpin(f.cid);
       waiting.push(store.collect());
     }
-    // The running one may or may not have seen the first unpin; one shared run collects the rest
-    // (with a run each, all but the first of them would report 0).
     const first = await running;
     const shared = await Promise.all(waiting);
-    expect(first).toBeLessThanOrEqual(1);
-    expect(shared).toEqual([1, 2, 3, 4].map(() => 4 - first));
+    // Each call joins the run that has not started yet, or the one fresh run queued behind the
+    // running one; so at most two runs answer them all, whatever the load. With a run each, the
+    // four unpins would be collected by up to four runs reporting different counts.
+    expect(new Set([first, ...shared]).size).toBeLessThanOrEqual(2);
+    const last = shared.at(-1) as number;
+    expect(last === first ? first : first + last).toBe(4); // every unpinned block, counted once
     for (const f of files) expect(await store.has(f.cid)).toBe(false);
-    // A call after that run has started gets a run of its own.
+    // A call after those runs gets a run of its own, with nothing left to collect.
     expect(await store.collect()).toBe(0);
   });
 });
