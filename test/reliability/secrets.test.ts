@@ -29,7 +29,9 @@ async function recorded(path: string, token: string | undefined, init: { method?
   const res = await fetch(`${running.url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
   const data = Buffer.from(await res.arrayBuffer());
   const lines: string[] = [];
-  res.headers.forEach((v, k) => lines.push(`${k}: ${v}`));
+  res.headers.forEach((v, k) => {
+    lines.push(`${k}: ${v}`);
+  });
   answers.push(`${res.status} ${res.statusText}\n${lines.join("\n")}\n\n${data.toString("latin1")}`);
   let parsed: unknown;
   try {
