@@ -22,7 +22,7 @@ import type { Blockstore, InputPair } from "interface-blockstore";
 import type { Datastore } from "interface-datastore";
 import { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
-import { copyingChunker } from "./chunker.ts";
+import { ChunkPool, copyingChunker } from "./chunker.ts";
 import { isNotFound, RAW_CODE, walkDag } from "./dag.ts";
 import type { DiskUsage } from "./disk.ts";
 import { DiskBlockstore, fsyncDir } from "./disk.ts";
@@ -116,8 +116,15 @@ export async function createMemoryBlobStore(options: Omit<BlobStoreOptions, "dir
   );
 }
 
-/** Yields copies, as the disk does, so that a caller decrypting in place cannot alter the store. */
+/**
+ * Keeps and yields copies, as the disk does: a caller decrypting in place cannot alter the
+ * store, and an import may reuse a block's buffer once its put has returned (`ChunkPool`).
+ */
 class CopyingMemoryBlockstore extends MemoryBlockstore {
+  put(cid: CID, bytes: InputPair["bytes"], options?: AbortOptions): CID | Promise<CID> {
+    return super.put(cid, bytes instanceof Uint8Array ? new Uint8Array(bytes) : bytes, options);
+  }
+
   *get(cid: CID, options?: AbortOptions): Generator<Uint8Array> {
     for (const chunk of super.get(cid, options)) yield new Uint8Array(chunk);
   }
@@ -192,6 +199,8 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
   async function add(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AbortOptions = {}): Promise<AddResult> {
     const guard = openGuard();
     const writes = writeQueue.session();
+    // Enough for the blocks the write queue and the importer's batch can hold at once.
+    const pool = new ChunkPool(chunkSize, WRITE_BEHIND_BLOCKS + 8);
     try {
       let size = 0;
       const guarded = {
@@ -199,7 +208,11 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
         has: (cid: CID, opts?: AbortOptions) => helia.blockstore.has(cid, opts),
         put: async (cid: CID, bytes: InputPair["bytes"], opts?: AbortOptions): Promise<CID> => {
           guard.add(blockKey(cid));
-          await writes.write(() => underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts)));
+          await writes.write(async () => {
+            await underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts));
+            // Written (or already stored): nothing reads these bytes again.
+            pool.give(bytes as Uint8Array);
+          });
           return cid;
         },
       };
@@ -209,6 +222,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
           size += n;
         },
         options,
+        pool,
       );
       const cid = await unixfs({ blockstore: guarded }).addByteStream(source, {
         profile: "unixfs-v1-2025",
