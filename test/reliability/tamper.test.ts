@@ -15,7 +15,6 @@
  */
 
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { NextToLast } from "blockstore-fs/sharding";
@@ -29,7 +28,7 @@ import { decryptStream, parseIdentity } from "../../src/crypto/index.ts";
 import { isVaultError } from "../../src/errors.ts";
 import { type Running, startServer } from "../../src/server.ts";
 import { bytes, tempDir } from "../crypto/helpers.ts";
-import { addPrincipal, call, newToken, type Principal, sleep, upload } from "../service/harness.ts";
+import { addPrincipal, call, flipBitOnDisk, newToken, type Principal, sleep, upload } from "../service/harness.ts";
 
 type Stored = { id: string; data: Buffer; sha: Uint8Array; cid: string; receipt: Receipt };
 type Anchor = { status: "pending" | "anchored" | "final"; batchId?: number; blockNumber?: number };
@@ -186,18 +185,6 @@ async function expectUntouchedIntact(): Promise<void> {
   }
 }
 
-function flipBit(path: string, at = Math.floor(statSync(path).size / 2)): void {
-  const fd = openSync(path, "r+");
-  try {
-    const one = Buffer.alloc(1);
-    readSync(fd, one, 0, 1, at);
-    one[0] = (one[0] as number) ^ 0x04;
-    writeSync(fd, one, 0, 1, at);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 async function rpcCall(rpc: string, method: string, params: unknown[] = []): Promise<unknown> {
   const res = await fetch(rpc, {
     method: "POST",
@@ -230,7 +217,7 @@ describe("tampering is detected with its code; untouched files never fail", () =
     if (target === undefined) throw new Error("no upload");
     tampered.add(target.id);
     const { dir: shard, file } = new NextToLast().encode(CID.parse(target.cid));
-    flipBit(join(dir.path, "ipfs", "blocks", shard, file));
+    flipBitOnDisk(join(dir.path, "ipfs", "blocks", shard, file), undefined, 0x04);
     await expectIntegrityFailed(target.id);
     await expectUntouchedIntact();
   });

@@ -7,7 +7,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
@@ -238,6 +238,19 @@ export function filesContaining(dir: string, needle: Buffer): string[] {
 /** The block files of the Helia blockstore (finished blocks only, not temp files). */
 export function blockFiles(dataDir: string): Set<string> {
   return new Set(filesUnder(join(dataDir, "ipfs", "blocks")).filter((p) => p.endsWith(".data")));
+}
+
+/** Flips one bit (the mask's) of a file on disk, in the middle by default: tampering in place. */
+export function flipBitOnDisk(path: string, at = Math.floor(statSync(path).size / 2), mask = 0x01): void {
+  const fd = openSync(path, "r+");
+  try {
+    const one = Buffer.alloc(1);
+    readSync(fd, one, 0, 1, at);
+    one[0] = (one[0] as number) ^ mask;
+    writeSync(fd, one, 0, 1, at);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function sleep(ms: number): Promise<void> {

@@ -5,13 +5,13 @@
  */
 
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NextToLast } from "blockstore-fs/sharding";
 import { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes } from "../crypto/helpers.ts";
-import { addPrincipal, blockFiles, call, type Principal, type Service, startService, upload } from "./harness.ts";
+import { addPrincipal, blockFiles, call, flipBitOnDisk, type Principal, type Service, startService, upload } from "./harness.ts";
 
 const MiB = 1024 * 1024;
 
@@ -32,18 +32,6 @@ async function store(size: number, seed: number): Promise<Stored> {
   const blocks = [...blockFiles(service.dataDir)].filter((b) => !before.has(b));
   expect(blocks).toContain(root);
   return { id: res.file.id, data, root, blocks };
-}
-
-function flipByte(path: string, at = Math.floor(statSync(path).size / 2)): void {
-  const fd = openSync(path, "r+");
-  try {
-    const one = Buffer.alloc(1);
-    readSync(fd, one, 0, 1, at);
-    one[0] = (one[0] as number) ^ 0x01;
-    writeSync(fd, one, 0, 1, at);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 type Download = { status: number; code?: string; length: number | null; received: number; errored: boolean; body: Buffer };
@@ -119,7 +107,7 @@ describe("a flipped byte in a stored block", () => {
     const leaves = leavesInOrder(target);
     expect(leaves.length).toBe(4);
     expect(new Set([...leaves, target.root])).toEqual(new Set(target.blocks));
-    flipByte(leaves[3] as string);
+    flipBitOnDisk(leaves[3] as string);
 
     const content = await download(target.id, "content");
     expect(content.status).toBe(200);
@@ -146,7 +134,7 @@ describe("a flipped byte in a stored block", () => {
     ["the root block", (t: Stored) => t.root],
   ])("in %s: 500 INTEGRITY_FAILED before any byte of the body; audited", async (_label, pick) => {
     const target = await store(1.5 * MiB, 3);
-    flipByte(pick(target));
+    flipBitOnDisk(pick(target));
     const res = await fetch(`${service.url}/v1/files/${target.id}/content`, { headers: { authorization: `Bearer ${recipient.token}` } });
     expect(res.status).toBe(500);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
@@ -159,7 +147,7 @@ describe("a flipped byte in a stored block", () => {
   it("in a one-block file (the root is the only leaf): 500 INTEGRITY_FAILED; audited", async () => {
     const target = await store(4000, 4);
     expect(target.blocks).toEqual([target.root]);
-    flipByte(target.root);
+    flipBitOnDisk(target.root);
     const d = await download(target.id, "content");
     expect([d.status, d.code]).toEqual([500, "INTEGRITY_FAILED"]);
     expect((await integrityEvents(target.id)).some((e) => e.outcome === "failed")).toBe(true);
