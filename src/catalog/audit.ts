@@ -171,9 +171,9 @@ export function createAudit(db: Db): Audit {
       const prevHash = lastHash();
       const event = { id: newId("e"), at: db.nowIso(), actorId, action, fileId, outcome: input.outcome, detail };
       const eventHash = auditEventHash(prevHash, event);
-      const seq = db.insert(
+      const inserted = db.get(
         `INSERT INTO audit (id, at, actor_id, action, file_id, outcome, detail, prev_hash, event_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         event.id,
         event.at,
         actorId,
@@ -184,6 +184,7 @@ export function createAudit(db: Db): Audit {
         prevHash,
         eventHash,
       );
+      const seq = int(inserted ?? {}, "seq");
       db.run("INSERT INTO leaves (kind, ref, value) VALUES ('event', ?, ?)", event.id, eventHash);
       return { seq, ...event, prevHash, eventHash };
     });
@@ -228,12 +229,10 @@ export function createAudit(db: Db): Audit {
     let count = 0;
     // One statement, so one consistent snapshot; the iterator is always run to its end or
     // closed by `return` (for…of does that), so no read transaction is left open.
-    const rows = db
-      .stmt(
-        `SELECT a.*, l.value AS leaf_value FROM audit a
-         LEFT JOIN leaves l ON l.kind = 'event' AND l.ref = a.id ORDER BY a.seq`,
-      )
-      .iterate();
+    const rows = db.iterate(
+      `SELECT a.*, l.value AS leaf_value FROM audit a
+       LEFT JOIN leaves l ON l.kind = 'event' AND l.ref = a.id ORDER BY a.seq`,
+    );
     for (const row of rows) {
       const seq = int(row, "seq");
       let event: AuditEvent;

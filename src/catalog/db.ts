@@ -1,8 +1,13 @@
 /**
- * The catalog's SQLite connection (node:sqlite, synchronous): durability and privacy settings,
- * a statement cache, the one transaction helper, typed column readers and the clock.
+ * The catalog's database, behind one small synchronous interface (`Db`) with two engines:
+ * SQLite through node:sqlite (`SqliteDb`, the embedded default) and PostgreSQL through a
+ * worker thread (`postgres/`, for several vault instances on one catalog). The catalog's
+ * modules write plain SQL that both accept (`?` placeholders, `RETURNING`, `ON CONFLICT`).
  *
- * Settings, and why:
+ * The interface is synchronous on purpose: a catalog transaction never awaits, so no other
+ * request's work can interleave with it, and everything one call changes commits together.
+ *
+ * SQLite settings, and why:
  * - `journal_mode = WAL`: readers never block the writer.
  * - `synchronous = FULL`: a commit is an upload's acknowledgement, so it must reach the disk
  *   before COMMIT returns (NORMAL could lose the last commits on a power cut).
@@ -33,15 +38,112 @@ export interface CheckpointResult {
   checkpointedFrames: number;
 }
 
-export class Db {
-  readonly raw: DatabaseSync;
+export type Dialect = "sqlite" | "postgres";
+
+/** What the catalog's modules use; both engines implement it. */
+export interface Db {
+  readonly dialect: Dialect;
+  readonly isOpen: boolean;
+  readonly inTransaction: boolean;
+  /** ISO 8601 UTC with milliseconds; inside a transaction, its start time. */
+  nowIso(): string;
+  get(sql: string, ...params: SQLInputValue[]): Row | undefined;
+  all(sql: string, ...params: SQLInputValue[]): Row[];
+  /** Rows one at a time from one consistent snapshot; run it to its end or `return` from it. */
+  iterate(sql: string): Iterable<Row>;
+  /** Runs a write; returns the number of changed rows. */
+  run(sql: string, ...params: SQLInputValue[]): number;
+  /** Runs one write per parameter row (one round trip on PostgreSQL); returns each one's changes. */
+  runMany(sql: string, rows: SQLInputValue[][]): number[];
+  /** Statements without parameters (schema changes). */
+  exec(sql: string): void;
+  /**
+   * Runs `fn` in one write transaction, ROLLBACK if it throws. Nested calls become savepoints.
+   * `fn` must be synchronous: returning a promise is refused (and rolled back).
+   */
+  transaction<T>(fn: () => T): T;
+  schemaVersion(): number;
+  setSchemaVersion(version: number): void;
+  /**
+   * After an erasure, makes the deleted bytes leave the database files: SQLite copies the
+   * zeroed pages into the main file and empties the WAL; PostgreSQL rewrites the tables that
+   * held them (VACUUM FULL) and checkpoints. `busy` when it could not finish now.
+   */
+  checkpoint(busyTimeoutMs?: number): CheckpointResult;
+  close(): void;
+}
+
+/**
+ * The transaction helper both engines share: BEGIN … COMMIT, savepoints for nested calls, and
+ * one timestamp per transaction. Engines say how to begin and how to run a bare statement.
+ */
+export abstract class TransactionalDb {
   readonly #now: () => Date;
-  readonly #statements = new Map<string, StatementSync>();
-  readonly #busyTimeoutMs: number;
   #depth = 0;
   #transactionTime: string | undefined;
 
+  constructor(now: (() => Date) | undefined) {
+    this.#now = now ?? (() => new Date());
+  }
+
+  protected abstract execRaw(sql: string): void;
+  /** Opens a write transaction that excludes every other writer. */
+  protected abstract begin(): void;
+  /** Whether the engine still has a transaction open (SQLite ends one on some errors). */
+  protected abstract engineInTransaction(): boolean;
+
+  get inTransaction(): boolean {
+    return this.#depth > 0;
+  }
+
+  nowIso(): string {
+    return this.#transactionTime ?? this.#now().toISOString();
+  }
+
+  transaction<T>(fn: () => T): T {
+    const savepoint = this.#depth === 0 ? undefined : `sp${this.#depth}`;
+    try {
+      if (savepoint === undefined) this.begin();
+      else this.execRaw(`SAVEPOINT ${savepoint}`);
+    } catch (error) {
+      throw asVaultError(error);
+    }
+    if (savepoint === undefined) this.#transactionTime = this.#now().toISOString();
+    this.#depth++;
+    try {
+      const result = fn();
+      if (isThenable(result)) {
+        throw new VaultError("INTERNAL", "catalog: a transaction function must be synchronous");
+      }
+      this.execRaw(savepoint === undefined ? "COMMIT" : `RELEASE ${savepoint}`);
+      return result;
+    } catch (error) {
+      try {
+        if (savepoint === undefined) {
+          if (this.engineInTransaction()) this.execRaw("ROLLBACK");
+        } else {
+          this.execRaw(`ROLLBACK TO ${savepoint}`);
+          this.execRaw(`RELEASE ${savepoint}`);
+        }
+      } catch {
+        // The engine already rolled back (SQLite does on some errors); the original error matters.
+      }
+      throw asVaultError(error);
+    } finally {
+      this.#depth--;
+      if (this.#depth === 0) this.#transactionTime = undefined;
+    }
+  }
+}
+
+export class SqliteDb extends TransactionalDb implements Db {
+  readonly dialect = "sqlite";
+  readonly raw: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  readonly #busyTimeoutMs: number;
+
   constructor(options: DbOptions) {
+    super(options.now);
     const { path } = options;
     this.#busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? 5000);
     try {
@@ -58,7 +160,6 @@ export class Db {
     } catch (cause) {
       throw new VaultError("IO_ERROR", "catalog: cannot open the database", { cause });
     }
-    this.#now = options.now ?? (() => new Date());
     this.raw.enableDefensive(true);
     this.raw.exec("PRAGMA journal_mode = WAL");
     this.raw.exec("PRAGMA synchronous = FULL");
@@ -67,13 +168,20 @@ export class Db {
     this.raw.exec("PRAGMA trusted_schema = OFF");
   }
 
-  /**
-   * The current time as the catalog stores it: ISO 8601 UTC with milliseconds. Inside a
-   * transaction it is the transaction's start time, so every row one change writes (a file's
-   * erasedAt and its erasure event's `at`, say) carries the same timestamp.
-   */
-  nowIso(): string {
-    return this.#transactionTime ?? this.#now().toISOString();
+  get isOpen(): boolean {
+    return this.raw.isOpen;
+  }
+
+  protected execRaw(sql: string): void {
+    this.raw.exec(sql);
+  }
+
+  protected begin(): void {
+    this.raw.exec("BEGIN IMMEDIATE");
+  }
+
+  protected engineInTransaction(): boolean {
+    return this.raw.isTransaction;
   }
 
   /** A prepared statement, cached by its SQL text. */
@@ -87,78 +195,38 @@ export class Db {
   }
 
   get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    try {
-      return this.stmt(sql).get(...params);
-    } catch (error) {
-      throw asVaultError(error);
-    }
+    return this.#wrap(() => this.stmt(sql).get(...params));
   }
 
   all(sql: string, ...params: SQLInputValue[]): Row[] {
-    try {
-      return this.stmt(sql).all(...params);
-    } catch (error) {
-      throw asVaultError(error);
-    }
+    return this.#wrap(() => this.stmt(sql).all(...params));
   }
 
-  /** Runs an INSERT; returns the new row's rowid. */
-  insert(sql: string, ...params: SQLInputValue[]): number {
-    try {
-      return Number(this.stmt(sql).run(...params).lastInsertRowid);
-    } catch (error) {
-      throw asVaultError(error);
-    }
+  iterate(sql: string): Iterable<Row> {
+    return this.#wrap(() => this.stmt(sql).iterate());
   }
 
-  /** Runs a write; returns the number of changed rows. */
   run(sql: string, ...params: SQLInputValue[]): number {
-    try {
-      return Number(this.stmt(sql).run(...params).changes);
-    } catch (error) {
-      throw asVaultError(error);
-    }
+    return this.#wrap(() => Number(this.stmt(sql).run(...params).changes));
   }
 
-  /**
-   * Runs `fn` in one write transaction: BEGIN IMMEDIATE … COMMIT, ROLLBACK if it throws.
-   * Nested calls become savepoints, so catalog operations compose into a larger transaction and
-   * a failed inner one undoes only itself. `fn` must be synchronous: a promise would let the
-   * transaction commit before its work is done, so returning one is refused (and rolled back).
-   * SQLite errors come out as VaultErrors (`asVaultError`); anything else `fn` throws, unchanged.
-   */
-  transaction<T>(fn: () => T): T {
-    const savepoint = this.#depth === 0 ? undefined : `sp${this.#depth}`;
-    try {
-      this.raw.exec(savepoint === undefined ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
-    } catch (error) {
-      throw asVaultError(error);
-    }
-    if (savepoint === undefined) this.#transactionTime = this.#now().toISOString();
-    this.#depth++;
-    try {
-      const result = fn();
-      if (isThenable(result)) {
-        throw new VaultError("INTERNAL", "catalog: a transaction function must be synchronous");
-      }
-      this.raw.exec(savepoint === undefined ? "COMMIT" : `RELEASE ${savepoint}`);
-      return result;
-    } catch (error) {
-      try {
-        if (savepoint === undefined) {
-          if (this.raw.isTransaction) this.raw.exec("ROLLBACK");
-        } else {
-          this.raw.exec(`ROLLBACK TO ${savepoint}`);
-          this.raw.exec(`RELEASE ${savepoint}`);
-        }
-      } catch {
-        // SQLite already rolled back (it does on some errors); the original error matters.
-      }
-      throw asVaultError(error);
-    } finally {
-      this.#depth--;
-      if (this.#depth === 0) this.#transactionTime = undefined;
-    }
+  runMany(sql: string, rows: SQLInputValue[][]): number[] {
+    return this.#wrap(() => {
+      const statement = this.stmt(sql);
+      return rows.map((params) => Number(statement.run(...params).changes));
+    });
+  }
+
+  exec(sql: string): void {
+    this.#wrap(() => this.raw.exec(sql));
+  }
+
+  schemaVersion(): number {
+    return Number(this.raw.prepare("PRAGMA user_version").get()?.user_version ?? 0);
+  }
+
+  setSchemaVersion(version: number): void {
+    this.raw.exec(`PRAGMA user_version = ${Math.trunc(version)}`);
   }
 
   /**
@@ -185,6 +253,14 @@ export class Db {
     if (!this.raw.isOpen) return;
     this.#statements.clear();
     this.raw.close();
+  }
+
+  #wrap<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw asVaultError(error);
+    }
   }
 }
 

@@ -277,7 +277,7 @@ export function createFiles(db: Db, audit: Audit): Files {
       const erasure = eraseFile(input);
       // Inside a caller's larger transaction the checkpoint has to wait for its commit. Another
       // connection's reader can hold the WAL; wait briefly, then report it (checkpoint() later).
-      const walTruncated = !db.raw.isTransaction && !db.checkpoint(ERASURE_CHECKPOINT_WAIT_MS).busy;
+      const walTruncated = !db.inTransaction && !db.checkpoint(ERASURE_CHECKPOINT_WAIT_MS).busy;
       return { ...erasure, walTruncated };
     },
   };

@@ -1,5 +1,6 @@
 /**
- * The catalog: medvault's metadata in one SQLite file (node:sqlite, synchronous API).
+ * The catalog: medvault's metadata in one SQLite file (node:sqlite, synchronous API), or in
+ * PostgreSQL when several vault instances share it (`url: "postgres://…"`, `postgres/`).
  *
  * It owns principals and token hashes, file records, age headers (the wrapped file keys),
  * grants, the hash-chained audit log and the durable anchoring queue. It holds no plaintext and
@@ -13,15 +14,16 @@
  *   const file = catalog.commitUpload({ file: { id: newFileId(), … }, vaultHeader, recipients, actorId });
  *   catalog.close();
  *
- * Modules: db (settings, transaction), migrations, principals, files, grants, audit (+ canonical),
+ * Modules: db (the engine interface, SQLite settings, transaction), postgres/, migrations, principals, files, grants, audit (+ canonical),
  * queue, ids, check.
  */
 
 import { type Audit, createAudit } from "./audit.ts";
-import { type CheckpointResult, Db, int, text } from "./db.ts";
+import { type CheckpointResult, type Db, type Dialect, int, SqliteDb, text } from "./db.ts";
 import { createFiles, type Files } from "./files.ts";
 import { createGrants, type Grants } from "./grants.ts";
-import { migrate, userVersion } from "./migrations.ts";
+import { migrate } from "./migrations.ts";
+import { isPostgresUrl, PostgresDb } from "./postgres/db.ts";
 import { createPrincipals, type Principals } from "./principals.ts";
 import { createQueue, type Queue } from "./queue.ts";
 
@@ -49,12 +51,16 @@ export { VAULT_HOLDER } from "./files.ts";
 export type { Grant, GrantInput, RevokeInput } from "./grants.ts";
 export { MAX_HEADER_BYTES } from "./grants.ts";
 export { isId, newFileId } from "./ids.ts";
+export { isPostgresUrl } from "./postgres/db.ts";
 export type { NewPrincipal, Principal, Role } from "./principals.ts";
 export { ROLES } from "./principals.ts";
 export type { Batch, BatchStatus, ChainAnchor, Leaf, LeafKind, PendingLeaf } from "./queue.ts";
 
 export interface CatalogOptions {
-  /** Database file (created mode 0600 if missing), or ":memory:" for tests. */
+  /**
+   * SQLite: the database file (created mode 0600 if missing), or ":memory:" for tests.
+   * PostgreSQL: a `postgres://…` URL (the schema is created in the URL's database).
+   */
   path: string;
   /** Clock for every stored timestamp; default `new Date()`. */
   now?: () => Date;
@@ -73,21 +79,30 @@ export interface CatalogStats {
 }
 
 export interface Catalog extends Principals, Files, Grants, Audit, Queue {
-  /** The schema version (`PRAGMA user_version`) after migration. */
+  readonly engine: Dialect;
+  /** The schema version after migration. */
   readonly schemaVersion: number;
+  /**
+   * Whether this instance may run the named singleton job (the batcher): always on SQLite (one
+   * instance per file); on PostgreSQL, the instance holding the job's advisory lock, which it
+   * keeps until it closes or dies.
+   */
+  tryLead(job: string): boolean;
   /** Runs `fn` (synchronous) in one transaction; catalog calls inside it join it. */
   transaction<T>(fn: () => T): T;
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
   stats(): CatalogStats;
-  /** `PRAGMA wal_checkpoint(TRUNCATE)`. */
+  /** SQLite: `PRAGMA wal_checkpoint(TRUNCATE)`; PostgreSQL: rewrites the erasable tables. */
   checkpoint(): CheckpointResult;
   /** Checkpoints and closes; further calls throw. Idempotent. */
   close(): void;
 }
 
 export function openCatalog(options: CatalogOptions): Catalog {
-  const db = new Db(options);
+  const db: Db = isPostgresUrl(options.path)
+    ? new PostgresDb({ url: options.path, ...pick(options) })
+    : new SqliteDb({ path: options.path, ...pick(options) });
   try {
     migrate(db);
   } catch (error) {
@@ -103,7 +118,9 @@ export function openCatalog(options: CatalogOptions): Catalog {
     ...createGrants(db, audit),
     ...audit,
     ...createQueue(db),
-    schemaVersion: userVersion(db.raw),
+    engine: db.dialect,
+    schemaVersion: db.schemaVersion(),
+    tryLead: (job) => (db instanceof PostgresDb ? db.tryLock(job) : true),
     transaction: (fn) => db.transaction(fn),
     getMeta(key) {
       const row = db.get("SELECT value FROM meta WHERE key = ?", key);
@@ -128,9 +145,16 @@ export function openCatalog(options: CatalogOptions): Catalog {
     },
     checkpoint: () => db.checkpoint(),
     close() {
-      if (!db.raw.isOpen) return;
-      if (!db.raw.isTransaction) db.checkpoint();
+      if (!db.isOpen) return;
+      if (!db.inTransaction && db.dialect === "sqlite") db.checkpoint();
       db.close();
     },
+  };
+}
+
+function pick(options: CatalogOptions): { now?: () => Date; busyTimeoutMs?: number } {
+  return {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
   };
 }

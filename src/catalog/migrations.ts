@@ -1,23 +1,30 @@
 /**
- * Schema migrations, tracked by `PRAGMA user_version`: migration i (0-based) brings the schema
+ * Schema migrations, tracked by `PRAGMA user_version` on SQLite and by the `schema_version`
+ * table on PostgreSQL (`Db.schemaVersion`): migration i (0-based) brings the schema
  * from version i to i + 1. Each runs in its own transaction together with the version bump, so
  * a crash leaves the schema either before or after it, and reopening never applies one twice.
  * Append new migrations at the end; never edit a released one.
  *
- * Tables are STRICT (SQLite checks column types). Timestamps are ISO 8601 UTC text from
- * `Date.toISOString()` (one fixed format, so they compare correctly as text); hashes, salts and
- * headers are BLOBs.
+ * One schema, written once per engine: SQLite tables are STRICT (it checks column types);
+ * PostgreSQL gets the same tables, columns and constraints with BYTEA for BLOB, BIGINT for
+ * INTEGER, identity columns for SQLite's rowid keys, and an explicit `rowid` on files (listings
+ * page by it on both). Timestamps are ISO 8601 UTC text from `Date.toISOString()` (one fixed
+ * format, so they compare correctly as text); hashes, salts and headers are byte strings.
  */
 
-import type { DatabaseSync } from "node:sqlite";
 import { VaultError } from "../errors.ts";
 import type { Db } from "./db.ts";
+import { POSTGRES_SCHEMA_1 } from "./postgres/schema.ts";
 
-export type Migration = (db: DatabaseSync) => void;
+export type Migration = (db: Db) => void;
 
 export const migrations: readonly Migration[] = [
   // 1: the initial schema.
   (db) => {
+    if (db.dialect === "postgres") {
+      db.exec(POSTGRES_SCHEMA_1);
+      return;
+    }
     db.exec(`
       CREATE TABLE principals (
         id            TEXT PRIMARY KEY,
@@ -127,7 +134,7 @@ export const migrations: readonly Migration[] = [
  * A database written by a newer medvault (a higher version than we know) is refused.
  */
 export function migrate(db: Db, list: readonly Migration[] = migrations): number {
-  const current = userVersion(db.raw);
+  const current = db.schemaVersion();
   if (current > list.length) {
     throw new VaultError("UNSUPPORTED", `catalog: schema version ${current} is newer than this medvault (${list.length})`);
   }
@@ -135,13 +142,11 @@ export function migrate(db: Db, list: readonly Migration[] = migrations): number
     const migration = list[version];
     if (migration === undefined) break;
     db.transaction(() => {
-      migration(db.raw);
-      db.raw.exec(`PRAGMA user_version = ${version + 1}`);
+      // Another instance on the same catalog may have run it meanwhile (PostgreSQL).
+      if (db.schemaVersion() !== version) return;
+      migration(db);
+      db.setSchemaVersion(version + 1);
     });
   }
   return list.length - current;
-}
-
-export function userVersion(db: DatabaseSync): number {
-  return Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
 }

@@ -122,19 +122,32 @@ export function createQueue(db: Db): Queue {
         throw new VaultError("BAD_REQUEST", "leafSeqs: expected 1 to 2^32 - 1 leaves");
       }
       return db.transaction(() => {
-        const batchId = db.insert(
-          "INSERT INTO batches (root, leaf_count, sealed_at, status) VALUES (?, ?, ?, 'sealed')",
+        const inserted = db.get(
+          "INSERT INTO batches (root, leaf_count, sealed_at, status) VALUES (?, ?, ?, 'sealed') RETURNING id",
           root,
           leafSeqs.length,
           db.nowIso(),
         );
-        const assign = db.stmt("UPDATE leaves SET batch_id = ?, leaf_index = ? WHERE seq = ? AND batch_id IS NULL");
-        for (let index = 0; index < leafSeqs.length; index++) {
-          const seq = leafSeqs[index];
-          if (typeof seq !== "number" || Number(assign.run(batchId, index, seq).changes) !== 1) {
-            throw new VaultError("CONFLICT", `leafSeqs[${index}]: unknown or already sealed`);
-          }
+        const batchId = int(inserted ?? {}, "id");
+        const bad = leafSeqs.findIndex((seq) => !Number.isSafeInteger(seq));
+        if (bad >= 0) throw new VaultError("CONFLICT", `leafSeqs[${bad}]: unknown or already sealed`);
+        if (db.dialect === "postgres") {
+          // One statement instead of a round trip per leaf; a repeated seq matches one row.
+          const changed = db.run(
+            `UPDATE leaves SET batch_id = ?, leaf_index = t.i - 1
+             FROM unnest(?::bigint[]) WITH ORDINALITY AS t(seq, i) WHERE leaves.seq = t.seq AND leaves.batch_id IS NULL`,
+            batchId,
+            `{${leafSeqs.join(",")}}`,
+          );
+          if (changed !== leafSeqs.length) throw new VaultError("CONFLICT", "leafSeqs: unknown, repeated or already sealed");
+          return batchId;
         }
+        const changes = db.runMany(
+          "UPDATE leaves SET batch_id = ?, leaf_index = ? WHERE seq = ? AND batch_id IS NULL",
+          leafSeqs.map((seq, index) => [batchId, index, seq]),
+        );
+        const missed = changes.findIndex((n) => n !== 1);
+        if (missed >= 0) throw new VaultError("CONFLICT", `leafSeqs[${missed}]: unknown or already sealed`);
         return batchId;
       });
     },

@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, expect, it } from "vitest";
-import { Db } from "../../src/catalog/db.ts";
-import { type Migration, migrate, migrations, userVersion } from "../../src/catalog/migrations.ts";
+import { SqliteDb as Db } from "../../src/catalog/db.ts";
+import { type Migration, migrate, migrations } from "../../src/catalog/migrations.ts";
 import { isVaultError } from "../../src/errors.ts";
 import { addPrincipal, type Fixture, openFixture, tableCounts, uploadInput } from "./fixture.ts";
 
@@ -62,7 +62,7 @@ describe("settings and migrations", () => {
     const second = new Db({ path });
     expect(migrate(second, list)).toBe(1);
     expect(migrate(second, list)).toBe(0);
-    expect(userVersion(second.raw)).toBe(2);
+    expect(second.schemaVersion()).toBe(2);
     second.close();
     expect(ran).toEqual([1, 2]);
   });
@@ -79,7 +79,7 @@ describe("settings and migrations", () => {
       },
     ];
     expect(() => migrate(db, list)).toThrow("boom");
-    expect(userVersion(db.raw)).toBe(1);
+    expect(db.schemaVersion()).toBe(1);
     expect(db.raw.prepare("SELECT name FROM sqlite_master WHERE name = 'b'").get()).toBeUndefined();
     db.close();
   });
@@ -99,13 +99,13 @@ describe("transactions", () => {
     fixture = openFixture();
     const owner = addPrincipal(fixture.catalog, "uploader");
     const recipient = addPrincipal(fixture.catalog, "recipient");
-    const before = tableCounts(fixture.path);
+    const before = tableCounts(fixture);
     const input = uploadInput(owner, [recipient]);
     // The second recipient does not exist: the file row, both headers and the first grant are
     // written before that is found out.
     input.recipients = [...input.recipients, { principalId: "p_aaaaaaaaaaaaaaaaaaaaaaaaaa", header: new Uint8Array(9) }];
     expect(() => fixture.catalog.commitUpload(input)).toThrow(expect.objectContaining({ code: "NOT_FOUND" }));
-    expect(tableCounts(fixture.path)).toEqual(before);
+    expect(tableCounts(fixture)).toEqual(before);
     expect(fixture.catalog.getFile(input.file.id)).toBeUndefined();
 
     // A fault injected at the very last write (the upload event's leaf), after the file row,
@@ -117,7 +117,7 @@ describe("transactions", () => {
     expect(() => fixture.catalog.commitUpload(second)).toThrow(expect.objectContaining({ code: "CONFLICT" }));
     raw.exec("DROP TRIGGER inject_fault");
     raw.close();
-    expect(tableCounts(fixture.path)).toEqual(before);
+    expect(tableCounts(fixture)).toEqual(before);
     expect(fixture.catalog.getFile(second.file.id)).toBeUndefined();
     expect(fixture.catalog.verifyAuditChain()).toMatchObject({ ok: true });
     // And the catalog carries on normally afterwards.
@@ -127,7 +127,7 @@ describe("transactions", () => {
   it("an error thrown in an outer transaction undoes the catalog calls made inside it", () => {
     fixture = openFixture();
     const owner = addPrincipal(fixture.catalog, "uploader");
-    const before = tableCounts(fixture.path);
+    const before = tableCounts(fixture);
     const input = uploadInput(owner);
     expect(() =>
       fixture.catalog.transaction(() => {
@@ -136,7 +136,7 @@ describe("transactions", () => {
         throw new Error("crash after commitUpload");
       }),
     ).toThrow("crash after commitUpload");
-    expect(tableCounts(fixture.path)).toEqual(before);
+    expect(tableCounts(fixture)).toEqual(before);
   });
 
   it("a failed inner call rolls back only itself (savepoint)", () => {
@@ -158,14 +158,14 @@ describe("transactions", () => {
 
   it("refuses an async transaction function and rolls it back", () => {
     fixture = openFixture();
-    const before = tableCounts(fixture.path);
+    const before = tableCounts(fixture);
     expect(() =>
       fixture.catalog.transaction(() => {
         fixture.catalog.appendEvent({ action: "test.async", outcome: "ok" });
         return Promise.resolve(1);
       }),
     ).toThrow(expect.objectContaining({ code: "INTERNAL" }));
-    expect(tableCounts(fixture.path)).toEqual(before);
+    expect(tableCounts(fixture)).toEqual(before);
   });
 
   it("reports a database locked by another writer as IO_ERROR, and works once it is free", () => {
