@@ -249,14 +249,14 @@ function lockKey(name: string): string {
 /**
  * PostgreSQL's SQLSTATE as a VaultError: integrity violations (class 23) and serialization
  * or lock failures (40001, 40P01, 55P03) are CONFLICT; connection and resource trouble
- * (08, 53, 57, 58) and a lost connection are IO_ERROR; the rest INTERNAL.
+ * (08, 53, 57, 58), refused credentials or a missing database (28, 3D) and a lost connection are IO_ERROR; the rest INTERNAL.
  */
 function pgError(error: { message: string; sqlstate: string | undefined; connection: boolean }): VaultError {
   const state = error.sqlstate ?? "";
   const code =
     state.startsWith("23") || ["40001", "40P01", "55P03"].includes(state)
       ? "CONFLICT"
-      : error.connection || /^(08|53|57|58)/.test(state)
+      : error.connection || /^(08|28|3D|53|57|58)/.test(state)
         ? "IO_ERROR"
         : "INTERNAL";
   return new VaultError(code, `catalog: database error (${error.message})`);
