@@ -1,7 +1,9 @@
 /**
  * `medvault serve`: the vault with its embedded parts (Helia on disk, SQLite catalog, and the
- * anchoring chain) on MEDVAULT_HOST:MEDVAULT_PORT. With server.ts only the CLI entry reads the
- * environment and calls `listen`.
+ * anchoring chain) on MEDVAULT_HOST:MEDVAULT_PORT, or with the scale-out ones its settings name
+ * (MEDVAULT_CATALOG_URL for a PostgreSQL catalog shared by several instances, the private
+ * swarm, an external chain). With server.ts only the CLI entry reads the environment and calls
+ * `listen`.
  */
 
 import { randomBytes } from "node:crypto";
@@ -10,7 +12,7 @@ import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import { pino } from "pino";
 import { startAnchoring } from "./anchor/service.ts";
-import { openCatalog } from "./catalog/index.ts";
+import { isPostgresUrl, openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
 import { createApp } from "./http/app.ts";
 import { createAuth } from "./http/auth.ts";
@@ -27,6 +29,10 @@ export type Config = {
   adminToken: string | undefined;
   webDir: string | undefined;
   logLevel: string;
+  /** A `postgres://…` URL (MEDVAULT_CATALOG_URL), or undefined for SQLite in the data dir. */
+  catalogUrl?: string | undefined;
+  /** The shared vault identity file (MEDVAULT_VAULT_IDENTITY), or undefined for the data dir's own. */
+  vaultIdentity?: string | undefined;
   /** A connection idle this long (a stalled client, mid-headers or mid-upload) is closed. */
   idleTimeoutMs?: number;
 };
@@ -43,7 +49,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== undefined && adminToken !== "" && !/^[\x21-\x7e]{32,512}$/.test(adminToken)) {
     throw new VaultError("BAD_REQUEST", "MEDVAULT_ADMIN_TOKEN must be 32 to 512 printable characters without spaces");
   }
+  const catalogUrl = env.MEDVAULT_CATALOG_URL === "" ? undefined : env.MEDVAULT_CATALOG_URL;
+  if (catalogUrl !== undefined && !isPostgresUrl(catalogUrl)) {
+    throw new VaultError("BAD_REQUEST", "MEDVAULT_CATALOG_URL must be a postgres:// URL (unset: SQLite in the data dir)");
+  }
   return {
+    catalogUrl,
+    vaultIdentity:
+      env.MEDVAULT_VAULT_IDENTITY === "" || env.MEDVAULT_VAULT_IDENTITY === undefined ? undefined : resolve(env.MEDVAULT_VAULT_IDENTITY),
     dataDir: resolve(env.MEDVAULT_DATA ?? "./.medvault"),
     host: env.MEDVAULT_HOST ?? "127.0.0.1",
     port: intFrom(env, "MEDVAULT_PORT", 8080),
@@ -74,7 +87,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
   const log = pino({ level: config.logLevel, base: { service: "medvault" }, redact: ["req.headers.authorization", "token"] });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await chmod(config.dataDir, 0o700);
-  const catalog = openCatalog({ path: join(config.dataDir, "catalog.sqlite") });
+  const catalog = openCatalog({ path: config.catalogUrl ?? join(config.dataDir, "catalog.sqlite") });
   const cleanup: (() => Promise<void> | void)[] = [() => catalog.close()];
   const undo = async () => {
     for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => {});
@@ -89,7 +102,15 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
   async function assemble(): Promise<Running> {
     const store = await createBlobStore({ dir: join(config.dataDir, "ipfs") });
     cleanup.push(() => store.stop());
-    const key = await loadOrCreateVaultKey(config.dataDir);
+    const key = await loadOrCreateVaultKey(config.dataDir, config.vaultIdentity);
+    checkVaultRecipient(catalog, key.recipient.text);
+    if (catalog.engine === "postgres" && (env.MEDVAULT_CHAIN_RPC ?? "").trim() === "") {
+      // The embedded chain lives in one data dir; instances sharing a catalog share a chain.
+      throw new VaultError(
+        "BAD_REQUEST",
+        "MEDVAULT_CATALOG_URL is set: an external chain is required too (MEDVAULT_CHAIN_RPC, MEDVAULT_ANCHOR_CONTRACT, MEDVAULT_ANCHORER_KEY)",
+      );
+    }
     const anchoring = await startAnchoring({ dataDir: config.dataDir, catalog, env, log: log.child({ component: "anchor" }) });
     cleanup.push(() => anchoring.stop());
     const vault = createVault({ catalog, store, key, anchor: { ...anchoring.hooks, notify: () => anchoring.batcher.notify() } });
@@ -125,7 +146,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
     const address = server.address();
     const port = typeof address === "object" && address !== null ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    log.info({ url, dataDir: config.dataDir, chain: anchoring.chainInfo }, "medvault listening");
+    log.info({ url, dataDir: config.dataDir, catalog: catalog.engine, chain: anchoring.chainInfo }, "medvault listening");
 
     let closing: Promise<void> | undefined;
     return {
@@ -143,13 +164,32 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
           });
           await anchoring.stop();
           await store.stop();
-          catalog.checkpoint();
+          if (catalog.engine === "sqlite") catalog.checkpoint();
           catalog.close();
           log.info("medvault stopped");
         })();
         return closing;
       },
     };
+  }
+}
+
+/**
+ * Every instance on one catalog must hold the same vault identity, or files uploaded through one
+ * could not be read through another: the first start records the vault's recipient in the
+ * catalog, later starts with another identity are refused.
+ */
+function checkVaultRecipient(
+  catalog: { getMeta(key: string): string | undefined; setMeta(key: string, value: string): void },
+  recipient: string,
+): void {
+  const known = catalog.getMeta("vault.recipient");
+  if (known === undefined) catalog.setMeta("vault.recipient", recipient);
+  else if (known !== recipient) {
+    throw new VaultError(
+      "BAD_REQUEST",
+      "this vault identity is not the catalog's: instances sharing a catalog need the same identity file (MEDVAULT_VAULT_IDENTITY)",
+    );
   }
 }
 

@@ -29,11 +29,15 @@ import { isVaultError, VaultError } from "../errors.ts";
 import type { AbortOptions, ChainClient, FoundAnchor } from "./chain.ts";
 import { buildTree } from "./tree.ts";
 
-/** The part of the catalog the batcher uses. */
+/**
+ * The part of the catalog the batcher uses. `tryLead` (PostgreSQL catalogs shared by several
+ * instances) elects the one instance that seals and anchors; without it this one always does.
+ */
 export type BatcherCatalog = Pick<
   Catalog,
   "pendingLeaves" | "countPendingLeaves" | "sealBatch" | "getBatch" | "batchesWithStatus" | "markAnchored" | "markFinal" | "markSealed"
->;
+> &
+  Partial<Pick<Catalog, "tryLead">>;
 
 /** A connected client, or a factory that may fail (CHAIN_UNAVAILABLE) while the chain is down. */
 export type ChainSource = ChainClient | ((options: AbortOptions) => Promise<ChainClient>);
@@ -71,6 +75,8 @@ export interface BatcherOptions extends Partial<BatcherConfig> {
 
 export interface BatcherStatus {
   running: boolean;
+  /** Whether this instance anchors (false while another instance on the same catalog does). */
+  leader: boolean;
   /** "unknown" until the first chain call of this process. */
   chain: "up" | "down" | "unknown";
   pendingLeaves: number;
@@ -166,6 +172,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
   let lastAnchor: BatcherStatus["lastAnchor"];
   let lastError: BatcherStatus["lastError"];
   let failures = 0;
+  let leader = false;
 
   // One pass at a time, whether from the loop or from flush().
   let lock: Promise<unknown> = Promise.resolve();
@@ -428,10 +435,26 @@ export function createBatcher(options: BatcherOptions): Batcher {
     });
   }
 
+  /** Asks the catalog whether this instance anchors; a change of leader means a full reconcile. */
+  function lead(): boolean {
+    const now = catalog.tryLead === undefined ? true : catalog.tryLead("batcher");
+    if (now && !leader) {
+      fullReconcileDue = true;
+      expected = undefined;
+      if (catalog.tryLead !== undefined) log?.info({}, "anchoring: this instance anchors for the catalog");
+    }
+    leader = now;
+    return now;
+  }
+
   async function run(): Promise<void> {
     while (running) {
       let ok = true;
       try {
+        if (!lead()) {
+          await sleep(pollMs, false);
+          continue;
+        }
         succeeded(await exclusive(() => pass(false, abort.signal)));
       } catch (error) {
         if (!running) break;
@@ -485,6 +508,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const deadline = opts.timeoutMs === undefined ? Number.POSITIVE_INFINITY : now() + opts.timeoutMs;
       for (;;) {
         opts.signal?.throwIfAborted();
+        if (!lead()) throw new VaultError("CONFLICT", "flush: another vault instance anchors for this catalog");
         const signal = opts.signal === undefined ? abort.signal : AbortSignal.any([abort.signal, opts.signal]);
         try {
           succeeded(await exclusive(() => pass(true, signal)));
@@ -513,6 +537,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     status() {
       const status: BatcherStatus = {
         running,
+        leader,
         chain: chainState,
         pendingLeaves: catalog.countPendingLeaves(),
         sealedBatches: catalog.batchesWithStatus("sealed").length,

@@ -21,7 +21,21 @@ export type VaultKey = { identity: Identity; recipient: Recipient };
 
 export const IDENTITY_FILE = "vault-identity.txt";
 
-export async function loadOrCreateVaultKey(dataDir: string): Promise<VaultKey> {
+/**
+ * The identity in `given` (MEDVAULT_VAULT_IDENTITY: several instances sharing one catalog must
+ * share it, from a secret mount; it is read, never created or re-moded), or else the data dir's
+ * own, made on first start.
+ */
+export async function loadOrCreateVaultKey(dataDir: string, given?: string): Promise<VaultKey> {
+  if (given !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(given, "utf8");
+    } catch (error) {
+      throw new VaultError("IO_ERROR", "MEDVAULT_VAULT_IDENTITY: cannot read the vault identity file", { cause: error });
+    }
+    return parseVaultKey(text);
+  }
   const path = join(dataDir, IDENTITY_FILE);
   let text: string;
   try {
@@ -40,6 +54,10 @@ export async function loadOrCreateVaultKey(dataDir: string): Promise<VaultKey> {
     text = formatIdentityFile(key);
   }
   await chmod(path, 0o600);
+  return parseVaultKey(text);
+}
+
+async function parseVaultKey(text: string): Promise<VaultKey> {
   const line = text.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"));
   if (line === undefined) throw new VaultError("INVALID_KEY", "the vault identity file holds no identity");
   const [identity] = parseIdentityFile(line);
