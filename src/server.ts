@@ -12,7 +12,7 @@ import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import { pino } from "pino";
 import { startAnchoring } from "./anchor/service.ts";
-import { isPostgresUrl, openCatalog } from "./catalog/index.ts";
+import { type Catalog, isPostgresUrl, openCatalog } from "./catalog/index.ts";
 import { VaultError } from "./errors.ts";
 import { createApp } from "./http/app.ts";
 import { createAuth } from "./http/auth.ts";
@@ -73,7 +73,13 @@ export type Running = { url: string; port: number; chain: { chainId: number; con
 async function bootstrapAdmin(config: Config, vaultCreate: (token: string) => void, count: number, log: pino.Logger): Promise<void> {
   if (count > 0) return;
   const token = config.adminToken ?? `mvt_${randomBytes(32).toString("base64url")}`;
-  vaultCreate(token);
+  try {
+    vaultCreate(token);
+  } catch (error) {
+    // Another instance on the same catalog created the admin first (both saw none).
+    if (error instanceof VaultError && error.code === "CONFLICT") return;
+    throw error;
+  }
   if (config.adminToken === undefined) {
     const path = join(config.dataDir, "admin.token");
     const fh = await open(path, "wx", 0o600);
@@ -179,13 +185,14 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
  * could not be read through another: the first start records the vault's recipient in the
  * catalog, later starts with another identity are refused.
  */
-function checkVaultRecipient(
-  catalog: { getMeta(key: string): string | undefined; setMeta(key: string, value: string): void },
-  recipient: string,
-): void {
-  const known = catalog.getMeta("vault.recipient");
-  if (known === undefined) catalog.setMeta("vault.recipient", recipient);
-  else if (known !== recipient) {
+function checkVaultRecipient(catalog: Catalog, recipient: string): void {
+  // In one transaction: two instances starting together cannot both record theirs.
+  const known = catalog.transaction(() => {
+    const stored = catalog.getMeta("vault.recipient");
+    if (stored === undefined) catalog.setMeta("vault.recipient", recipient);
+    return stored ?? recipient;
+  });
+  if (known !== recipient) {
     throw new VaultError(
       "BAD_REQUEST",
       "this vault identity is not the catalog's: instances sharing a catalog need the same identity file (MEDVAULT_VAULT_IDENTITY)",

@@ -101,6 +101,8 @@ export interface Anchoring {
     receipt(fileId: string): Promise<Receipt>;
     eventProof(eventId: string): Promise<EventProof>;
     ready(): Promise<boolean>;
+    /** Whether this instance anchors, or stands by while another on the same catalog does. */
+    anchorer(): "active" | "standby";
   };
   /** Stops the batcher (after the transaction in flight), then the embedded anvil (SIGTERM: state dumped). */
   stop(): Promise<void>;
@@ -433,6 +435,7 @@ export async function startAnchoring(options: StartAnchoringOptions): Promise<An
       receipt: async (fileId) => buildReceipt(catalog, fileId, chainInfo),
       eventProof: async (eventId) => eventProof(catalog, eventId, chainInfo),
       ready,
+      anchorer: () => (batcher.status().leader ? "active" : "standby"),
     },
 
     async stop() {

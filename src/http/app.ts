@@ -33,6 +33,7 @@ export type AppDeps = {
     receipt(fileId: string): Promise<object>;
     eventProof?(eventId: string): Promise<object>;
     ready?(): Promise<boolean>;
+    anchorer?(): "active" | "standby";
   };
   /** Static web page directory, served at `/`. */
   webDir?: string;
@@ -158,7 +159,8 @@ export function createApp(deps: AppDeps) {
     "/readyz",
     route(async (_req, res) => {
       const chain = deps.anchoring?.ready === undefined ? true : await deps.anchoring.ready().catch(() => false);
-      res.status(200).json({ ready: true, chain: chain ? "up" : "down" });
+      const anchorer = deps.anchoring?.anchorer?.();
+      res.status(200).json({ ready: true, chain: chain ? "up" : "down", ...(anchorer === undefined ? {} : { anchorer }) });
     }),
   );
   app.get("/metrics", (_req, res) => {
