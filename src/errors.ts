@@ -33,6 +33,9 @@ export type ErrorCode =
   | "CHAIN_UNAVAILABLE"
   /** Not anchored yet (receipt or proof asked for too early): HTTP 409, retry later. */
   | "PENDING"
+  // replication (private swarm)
+  /** Fewer nodes than MEDVAULT_REPLICATION confirmed an upload: HTTP 503, retry later. */
+  | "REPLICATION_FAILED"
   // everything else
   | "IO_ERROR"
   | "INTERNAL";

@@ -29,6 +29,8 @@ export const STATUS: Record<ErrorCode, number> = {
   WRONG_CHAIN: 422,
   WRONG_CONTRACT: 422,
   CHAIN_UNAVAILABLE: 503,
+  // Too few swarm nodes confirmed a replica: the upload was not stored; retry later.
+  REPLICATION_FAILED: 503,
   IO_ERROR: 500,
   INTERNAL: 500,
 };
