@@ -9,6 +9,10 @@
  * - cat: `reader.ts`, each block verified against its CID (`verify.ts`).
  * - pins and collect: one pin file per root (`pins.ts`) and mark-and-sweep. Blocks written
  *   by an add, or checked by a pin, still in progress are guarded from collect (see `lock`).
+ * - with a swarm (`../swarm/`): blocks missing here are read from peers over bitswap; an add
+ *   resolves once `replication - 1` peers pinned it too; a peer's request to hold a root
+ *   fetches it (`replica.ts`) under the same guards and pins it like any other root. Without
+ *   a swarm nothing listens and nothing is fetched.
  */
 
 import { mkdir } from "node:fs/promises";
@@ -22,6 +26,7 @@ import type { Blockstore, InputPair } from "interface-blockstore";
 import type { Datastore } from "interface-datastore";
 import { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
+import type { ReplicaHost, Swarm, SwarmConfig, UnpinReport } from "../swarm/index.ts";
 import { ChunkPool, copyingChunker } from "./chunker.ts";
 import { isNotFound, RAW_CODE, walkDag } from "./dag.ts";
 import type { DiskUsage } from "./disk.ts";
@@ -31,14 +36,15 @@ import { createRwLock } from "./lock.ts";
 import type { PinSet } from "./pins.ts";
 import { createMemoryPins, openDiskPins } from "./pins.ts";
 import { readFile } from "./reader.ts";
+import { createFetchQueue, fetchDag } from "./replica.ts";
 import "./varint.ts"; // fixes the encoding of 2-4 GiB UnixFS roots (see there)
-import { VerifiedBlockstore } from "./verify.ts";
+import { VerifiedBlockstore, verifyBlock } from "./verify.ts";
 import { createWriteQueue } from "./writer.ts";
 
 /** 1 MiB: see bench/store.ts for 256 KiB against 1 MiB. Also the unixfs-v1-2025 profile's. */
 export const DEFAULT_CHUNK_SIZE = 1_048_576;
 const MIN_CHUNK_SIZE = 1024;
-/** Larger blocks would not travel over bitswap (2 MiB message limit) when replicas come. */
+/** Larger blocks would not travel over bitswap (2 MiB message limit) to swarm peers. */
 const MAX_CHUNK_SIZE = 1_048_576;
 const DELETE_BATCH = 256;
 /** Pinned DAGs walked at once by collect's mark phase. */
@@ -47,9 +53,14 @@ const MARK_CONCURRENCY = 16;
 const WRITE_BEHIND_BLOCKS = 32;
 
 export interface BlobStoreOptions extends AbortOptions {
-  /** Holds `blocks/` (blockstore-fs layout), `pins/` and `datastore/` (Helia's own). */
+  /**
+   * Holds `blocks/` (blockstore-fs layout), `pins/` and `datastore/` (Helia's own); with a
+   * swarm also `peer.key` (the libp2p identity, mode 0600).
+   */
   dir: string;
   chunkSize?: number;
+  /** Join a private swarm (`loadSwarmConfig(env)`); absent: no network at all. */
+  swarm?: SwarmConfig;
 }
 
 /** What differs between disk and memory. */
@@ -57,6 +68,8 @@ interface Backend {
   blockstore: Blockstore;
   datastore: Datastore;
   pins: PinSet;
+  /** The libp2p identity, for a store in a swarm. */
+  peerKeyPath?: string;
   /** Makes blocks written and deleted so far durable. */
   sync(): Promise<void>;
   usage(): Promise<DiskUsage>;
@@ -83,6 +96,7 @@ export async function createBlobStore(options: BlobStoreOptions): Promise<BlobSt
       blockstore,
       datastore,
       pins,
+      peerKeyPath: join(dir, "peer.key"),
       sync: () => blockstore.sync(),
       usage: () => blockstore.usage(),
       removeTemporaryFiles: () => blockstore.removeTemporaryFiles(),
@@ -94,7 +108,7 @@ export async function createBlobStore(options: BlobStoreOptions): Promise<BlobSt
 }
 
 /** Same interface in memory, for unit tests of the vault core. */
-export async function createMemoryBlobStore(options: Omit<BlobStoreOptions, "dir"> = {}): Promise<BlobStore> {
+export async function createMemoryBlobStore(options: Omit<BlobStoreOptions, "dir" | "swarm"> = {}): Promise<BlobStore> {
   const blockstore = new CopyingMemoryBlockstore();
   return openStore(
     {
@@ -158,6 +172,10 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
   let queued: Promise<number> | undefined;
   const inflight = new Set<Promise<unknown>>();
   let stopped = false;
+  let swarm: Swarm | undefined;
+  const fetchQueue = createFetchQueue();
+  /** Replica fetches running, by root: unpinning that root aborts the fetch and waits for it. */
+  const replicating = new Map<string, { controller: AbortController; done: Promise<void> }>();
 
   function openGuard(): Set<string> {
     const guard = new Set<string>();
@@ -237,7 +255,17 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
       });
       await writes.flush();
       await backend.sync();
+      const pinnedBefore = swarm !== undefined && (await backend.pins.has(cid));
       await backend.pins.add(cid);
+      if (swarm !== undefined) {
+        try {
+          await swarm.replicate(cid, options);
+        } catch (error) {
+          // Unpinned, its blocks go at the next collect (the guard closes below).
+          if (!pinnedBefore) await backend.pins.delete(cid).catch(() => {});
+          throw error;
+        }
+      }
       return { cid, cidString: cid.toString(), size };
     } finally {
       await writes.settle();
@@ -338,7 +366,112 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
     }
   }
 
+  /** One collect at a time; see `collect` below. */
+  function collectShared(options: AbortOptions): Promise<number> {
+    // A call made during a collect gets a fresh one after it, since the running one may have
+    // listed the pins before the caller's unpin. Calls made during the same run share that
+    // fresh one: one each queued them end to end (under load, dozens of erasures waited for
+    // each other's full mark-and-sweep).
+    if (queued !== undefined) return queued;
+    const run = () => {
+      queued = undefined;
+      return collect(options);
+    };
+    const result = collecting.then(run, run);
+    queued = result;
+    collecting = result.catch(() => {});
+    return result;
+  }
+
+  /** A block this store lacks, from swarm peers, checked against its CID here too. */
+  async function fetchBlock(cid: CID, options: AbortOptions): Promise<Uint8Array> {
+    if (swarm === undefined) throw new VaultError("NOT_FOUND", `block ${cid} is not in the store`);
+    const bytes = await swarm.fetch(cid, options);
+    verifyBlock(cid, bytes);
+    return bytes;
+  }
+
+  /** What `cat` reads: local blocks, and with a swarm, blocks from peers (not kept). */
+  async function readBlock(cid: CID, options: AbortOptions): Promise<Uint8Array> {
+    try {
+      return await blocks.read(cid, options);
+    } catch (error) {
+      if (swarm === undefined || !isNotFound(error)) throw error;
+      return fetchBlock(cid, options);
+    }
+  }
+
+  /** A peer asked this node to hold `root`: fetch what is missing, then pin it as a replica. */
+  async function pinReplica(root: CID, options: { signal: AbortSignal; onProgress: (blocks: number) => void }): Promise<void> {
+    const key = root.toV1().toString();
+    const running = replicating.get(key);
+    if (running !== undefined) return running.done;
+    if (await backend.pins.has(root)) return;
+    const controller = new AbortController();
+    const signal = AbortSignal.any([controller.signal, options.signal]);
+    const guard = openGuard();
+    const claim = (cid: CID) => {
+      const blockId = blockKey(cid);
+      if (guard.has(blockId)) return false;
+      guard.add(blockId);
+      return true;
+    };
+    const done = (async () => {
+      try {
+        await fetchDag(root, { blocks, fetchBlock, underSharedLock, queue: fetchQueue }, { signal, claim, onProgress: options.onProgress });
+        await backend.sync();
+        signal.throwIfAborted();
+        await backend.pins.add(root);
+      } finally {
+        closeGuard(guard);
+      }
+    })();
+    replicating.set(key, { controller, done });
+    try {
+      await done;
+    } finally {
+      replicating.delete(key);
+    }
+  }
+
+  /** Unpins `root` here after stopping any replica fetch of it in progress (which would pin it). */
+  async function unpinHere(root: CID): Promise<void> {
+    const running = replicating.get(root.toV1().toString());
+    if (running !== undefined) {
+      running.controller.abort(new VaultError("GONE", `${root} was unpinned while being fetched`));
+      await running.done.catch(() => {});
+    }
+    await backend.pins.delete(root);
+  }
+
+  const host: ReplicaHost = {
+    pinReplica: (root, options) => track("replica", () => pinReplica(root, options)),
+    unpin: (root) =>
+      track("unpin", async () => {
+        await unpinHere(root);
+        // The vault collects after its own unpin; a peer collects on its own, soon after.
+        track("collect", () => collectShared({})).catch(() => {});
+      }),
+  };
+
+  if (options.swarm !== undefined) {
+    try {
+      if (backend.peerKeyPath === undefined) throw new VaultError("BAD_REQUEST", "a swarm needs a store on disk");
+      // Loaded only here: a store without a swarm never loads libp2p.
+      const { startSwarm } = await import("../swarm/index.ts");
+      swarm = await startSwarm({ config: options.swarm, peerKeyPath: backend.peerKeyPath, blocks, host });
+    } catch (error) {
+      stopped = true;
+      await Promise.allSettled([...inflight]);
+      await helia.stop().catch(() => {});
+      throw error;
+    }
+  }
+  const swarmView = swarm?.view;
+
   const store: BlobStore = {
+    ...(swarmView === undefined ? {} : { swarm: swarmView }),
+
     add: (source, options = {}) => track("add", () => add(source, options)),
 
     cat(cid: CidLike, options: CatOptions = {}) {
@@ -346,7 +479,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
         if (stopped) throw new VaultError("INTERNAL", "the blob store is stopped");
         const root = parseCid(cid);
         try {
-          yield* readFile(root, (block, opts) => blocks.read(block, opts), options);
+          yield* readFile(root, (block, opts) => readBlock(block, opts ?? {}), options);
         } catch (error) {
           throw toVaultError(error, "cat");
         }
@@ -361,6 +494,15 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
       track("unpin", async () => {
         options.signal?.throwIfAborted();
         await backend.pins.delete(parseCid(cid));
+      }),
+
+    unpinEverywhere: (cid, options = {}) =>
+      track("unpinEverywhere", async (): Promise<UnpinReport> => {
+        options.signal?.throwIfAborted();
+        const root = parseCid(cid);
+        await unpinHere(root);
+        if (swarm === undefined) return { peersAsked: 0, peersConfirmed: 0 };
+        return swarm.unpinOnPeers(root, options);
       }),
 
     isPinned: (cid, options = {}) =>
@@ -383,22 +525,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
       })();
     },
 
-    collect: (options = {}) =>
-      track("collect", () => {
-        // One collect at a time; a call made during one gets a fresh one after it, since the
-        // running one may have listed the pins before the caller's unpin. Calls made during the
-        // same run share that fresh one: one each queued them end to end (under load, dozens
-        // of erasures waited for each other's full mark-and-sweep).
-        if (queued !== undefined) return queued;
-        const run = () => {
-          queued = undefined;
-          return collect(options);
-        };
-        const result = collecting.then(run, run);
-        queued = result;
-        collecting = result.catch(() => {});
-        return result;
-      }),
+    collect: (options = {}) => track("collect", () => collectShared(options)),
 
     stat: (options = {}) =>
       track("stat", async () => {
@@ -413,6 +540,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
       if (stopped) return;
       stopped = true;
       await Promise.allSettled([...inflight]);
+      await swarm?.stop();
       await helia.stop();
     },
   };
