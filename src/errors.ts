@@ -36,6 +36,8 @@ export type ErrorCode =
   // replication (private swarm)
   /** Fewer nodes than MEDVAULT_REPLICATION confirmed an upload: HTTP 503, retry later. */
   | "REPLICATION_FAILED"
+  /** A committed file's blocks are neither here nor sent by any swarm peer in time: HTTP 503. */
+  | "BLOCKS_UNAVAILABLE"
   // everything else
   | "IO_ERROR"
   | "INTERNAL";

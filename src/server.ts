@@ -19,6 +19,7 @@ import { createAuth } from "./http/auth.ts";
 import { answerClientError } from "./http/client-error.ts";
 import { createCheckContinue } from "./http/continue.ts";
 import { createBlobStore } from "./store/index.ts";
+import { loadSwarmConfig } from "./swarm/config.ts";
 import { createVault, loadOrCreateVaultKey } from "./vault/index.ts";
 
 export type Config = {
@@ -106,7 +107,8 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
   }
 
   async function assemble(): Promise<Running> {
-    const store = await createBlobStore({ dir: join(config.dataDir, "ipfs") });
+    const swarm = await loadSwarmConfig(env);
+    const store = await createBlobStore({ dir: join(config.dataDir, "ipfs"), ...(swarm === undefined ? {} : { swarm }) });
     cleanup.push(() => store.stop());
     const key = await loadOrCreateVaultKey(config.dataDir, config.vaultIdentity);
     checkVaultRecipient(catalog, key.recipient.text);
@@ -152,7 +154,16 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv = proce
     const address = server.address();
     const port = typeof address === "object" && address !== null ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
-    log.info({ url, dataDir: config.dataDir, catalog: catalog.engine, chain: anchoring.chainInfo }, "medvault listening");
+    log.info(
+      {
+        url,
+        dataDir: config.dataDir,
+        catalog: catalog.engine,
+        chain: anchoring.chainInfo,
+        ...(store.swarm === undefined ? {} : { peerId: store.swarm.peerId }),
+      },
+      "medvault listening",
+    );
 
     let closing: Promise<void> | undefined;
     return {

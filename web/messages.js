@@ -26,6 +26,8 @@ export const SENTENCES = Object.freeze({
   DECRYPTION_FAILED: "The file could not be decrypted.",
   INVALID_KEY: "That is not a valid age key: a recipient starts with age1… or age1pq1….",
   // integrity and anchoring
+  REPLICATION_FAILED: "Too few vault nodes could confirm a copy of this upload, so it was not stored. Try again shortly.",
+  BLOCKS_UNAVAILABLE: "The vault nodes holding this file cannot be reached right now. Try again shortly, or tell your operator.",
   INTEGRITY_FAILED:
     "The stored file failed its integrity check, so the vault refused it. The event is in the audit trail; tell your operator.",
   HASH_MISMATCH: "The file's SHA-256 does not match its receipt.",

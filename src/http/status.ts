@@ -31,6 +31,8 @@ export const STATUS: Record<ErrorCode, number> = {
   CHAIN_UNAVAILABLE: 503,
   // Too few swarm nodes confirmed a replica: the upload was not stored; retry later.
   REPLICATION_FAILED: 503,
+  // A committed file whose blocks no reachable node holds (the holders are down): retry later.
+  BLOCKS_UNAVAILABLE: 503,
   IO_ERROR: 500,
   INTERNAL: 500,
 };

@@ -67,6 +67,8 @@ export type ErasureCertificate = {
   destroyed: { headers: number; salt: true; name: true; plaintextSha256: true; grants: number };
   unpinned: true;
   collectedBlocks: number;
+  /** With a private swarm: how many other nodes were asked to unpin, and how many confirmed. */
+  replicas?: { peersAsked: number; peersConfirmed: number };
   event: { id: string; hash: string };
   signature?: string;
   signer?: string;
@@ -211,7 +213,8 @@ export function createVault(deps: VaultDeps) {
         return view(actor, record);
       } catch (error) {
         // Not committed: the pinned payload has no key anywhere; drop it now (start-up would too).
-        if (cid !== undefined) await store.unpin(cid).catch(() => {});
+        // With a swarm, the replicas other nodes already pinned go too.
+        if (cid !== undefined) await store.unpinEverywhere(cid).catch(() => {});
         audit(actor, "file.upload", "failed", undefined, { code: isVaultError(error) ? error.code : "INTERNAL" });
         throw error;
       } finally {
@@ -269,7 +272,7 @@ export function createVault(deps: VaultDeps) {
         let n = 0;
         try {
           // Blocks read from the store are this stream's own: moved to the worker, not copied.
-          const payload = decryptPayloadOffThread(fileKey, store.cat(file.payloadCid, options), { ...options, transfer: true });
+          const payload = decryptPayloadOffThread(fileKey, payloadBlocks(store, file.payloadCid, options), { ...options, transfer: true });
           for await (const piece of payload.stream) {
             n += piece.length;
             yield piece;
@@ -278,6 +281,11 @@ export function createVault(deps: VaultDeps) {
             throw new VaultError("INTEGRITY_FAILED", "plaintext SHA-256 does not match the record");
         } catch (error) {
           if (options.signal?.aborted === true) throw error;
+          // Unreachable holders are not a verification failure: nothing was read that failed.
+          if (isVaultError(error, "BLOCKS_UNAVAILABLE")) {
+            audit(actor, "file.read", "failed", file.id, { code: error.code });
+            throw error;
+          }
           fail(error);
         } finally {
           fileKey.fill(0);
@@ -314,7 +322,7 @@ export function createVault(deps: VaultDeps) {
       async function* body(): AsyncGenerator<Uint8Array> {
         yield header as Uint8Array;
         try {
-          yield* store.cat(file.payloadCid, options);
+          yield* payloadBlocks(store, file.payloadCid, options);
         } catch (error) {
           if (options.signal?.aborted !== true)
             audit(actor, "file.integrity", "failed", file.id, { code: isVaultError(error) ? error.code : "INTERNAL" });
@@ -361,7 +369,8 @@ export function createVault(deps: VaultDeps) {
       if (file.state === "erased") throw new VaultError("GONE", "the file was already erased");
       const erasure = catalog.eraseFile({ fileId: file.id, actorId: actor.id, reason: reason.trim() });
       deps.anchor?.notify?.();
-      await store.unpin(erasure.payloadCid);
+      // Here and on every connected node; a node that is down drops it at its next start.
+      const replicas = await store.unpinEverywhere(erasure.payloadCid);
       const collectedBlocks = await store.collect();
       const certificate: ErasureCertificate = {
         type: "medvault.erasure/v1",
@@ -372,6 +381,7 @@ export function createVault(deps: VaultDeps) {
         destroyed: erasure.destroyed,
         unpinned: true,
         collectedBlocks,
+        ...(store.swarm === undefined ? {} : { replicas }),
         event: { id: erasure.event.id, hash: Buffer.from(erasure.event.eventHash).toString("hex") },
       };
       if (deps.anchor?.sign !== undefined) Object.assign(certificate, await deps.anchor.sign(JSON.stringify(certificate)));
@@ -432,6 +442,22 @@ export function createVault(deps: VaultDeps) {
       return { unpinned, collected: await store.collect() };
     },
   };
+}
+
+/**
+ * A committed file's payload from the store. The catalog says the file exists, so blocks the
+ * store cannot find (none here, and no swarm peer sent them in time) are BLOCKS_UNAVAILABLE,
+ * not NOT_FOUND.
+ */
+async function* payloadBlocks(store: BlobStore, cid: string, options: { signal?: AbortSignal }): AsyncGenerator<Uint8Array> {
+  try {
+    yield* store.cat(cid, options);
+  } catch (error) {
+    if (isVaultError(error) && error.code === "NOT_FOUND") {
+      throw new VaultError("BLOCKS_UNAVAILABLE", "the file's blocks are not on this node and no peer sent them", { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** File names are metadata: no path, no control characters, bounded. */

@@ -55,10 +55,13 @@ describe("PostgreSQL catalog shared by several instances", () => {
     const url = fixture.path;
     fixture.catalog.close();
     const writer = new URL("./postgres-writer.ts", import.meta.url).pathname;
-    const owner = addPrincipal((fixture.catalog = openCatalog({ path: url })), "uploader");
+    fixture.catalog = openCatalog({ path: url });
+    const owner = addPrincipal(fixture.catalog, "uploader");
     await Promise.all([0, 1].map(() => run(process.execPath, [writer, url, owner.id, "1"], { timeout: 60_000 })));
     expect(fixture.catalog.schemaVersion).toBe(1);
     expect(fixture.catalog.stats().activeFiles).toBe(2);
-    expect(() => openCatalog({ path: url.replace(/:[^:@/]+@/, ":wrong-password@") })).toThrow(expect.objectContaining({ code: "IO_ERROR" }));
+    expect(() => openCatalog({ path: url.replace(/:[^:@/]+@/, ":wrong-password@") })).toThrow(
+      expect.objectContaining({ code: "IO_ERROR" }),
+    );
   });
 });
