@@ -38,6 +38,7 @@ import { createMemoryPins, openDiskPins } from "./pins.ts";
 import { readFile } from "./reader.ts";
 import { createFetchQueue, fetchDag } from "./replica.ts";
 import "./varint.ts"; // fixes the encoding of 2-4 GiB UnixFS roots (see there)
+import { rawLeafImporter } from "./leaves.ts";
 import { VerifiedBlockstore, verifyBlock } from "./verify.ts";
 import { createWriteQueue } from "./writer.ts";
 
@@ -250,6 +251,8 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
         // Puts return once queued (write-behind), so a batch only bounds the chunks the
         // importer holds while hashing: 4 is as fast as the default 10, with less memory.
         blockWriteConcurrency: 4,
+        // Leaves hashed in the thread pool (same CIDs as the importer's own builder).
+        bufferImporter: rawLeafImporter(options),
         chunker,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
