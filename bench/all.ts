@@ -278,7 +278,8 @@ function chart(series: Series[]): string {
   const step = 10 ** Math.floor(Math.log10(yMax / 5));
   const yStep = [1, 2, 5, 10].map((k) => k * step).find((s) => yMax / s <= 8) ?? step * 10;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12" role="img">`,
+    "<title>medvault upload and download throughput against file size, with plain Helia add and cat for reference</title>",
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.l}" y="20" font-size="14">medvault throughput against file size (MB/s, median)</text>`,
   ];

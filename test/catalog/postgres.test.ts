@@ -64,4 +64,27 @@ describe("PostgreSQL catalog shared by several instances", () => {
       expect.objectContaining({ code: "IO_ERROR" }),
     );
   });
+
+  it("comes back after its connection is killed: at most the call that met the break fails (IO_ERROR), the next works", () => {
+    useEngine("postgres");
+    fixture = openFixture();
+    const { catalog } = fixture;
+    addPrincipal(catalog, "uploader");
+    expect(catalog.tryLead("batcher")).toBe(true);
+    const killed = fixture.sql(
+      "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'medvault' AND pid <> pg_backend_pid()",
+    );
+    expect(killed[0]?.n).toBeGreaterThanOrEqual(1);
+    // The worker notices the break when PostgreSQL's notice arrives: a call sent before that
+    // fails with IO_ERROR, one sent after reconnects at once. Never anything else.
+    try {
+      catalog.countPrincipals();
+    } catch (error) {
+      expect(error).toMatchObject({ code: "IO_ERROR" });
+    }
+    expect(catalog.countPrincipals()).toBe(1);
+    addPrincipal(catalog, "recipient");
+    expect(catalog.verifyAuditChain()).toMatchObject({ ok: true, count: 2 });
+    expect(catalog.tryLead("batcher")).toBe(true); // the session lock is taken again
+  });
 });

@@ -61,14 +61,20 @@ export class PostgresDb extends TransactionalDb implements Db {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     this.#worker = new Worker(new URL("./worker.ts", import.meta.url), {
-      workerData: { url: options.url, signal: this.#signal, port: port2, applicationName: "medvault" },
+      workerData: {
+        url: options.url,
+        signal: this.#signal,
+        port: port2,
+        applicationName: "medvault",
+        // Lock waits become errors (CONFLICT) instead of hangs; timestamps are text anyway.
+        sessionSetup: `SET lock_timeout = ${this.#busyTimeoutMs}; SET TIME ZONE 'UTC'`,
+      },
       transferList: [port2],
     });
     this.#worker.unref();
     port1.unref();
     try {
-      // Lock waits become errors (CONFLICT) instead of hangs; every timestamp is text anyway.
-      this.exec(`SET lock_timeout = ${this.#busyTimeoutMs}; SET idle_in_transaction_session_timeout = 0; SET TIME ZONE 'UTC'`);
+      this.exec("SELECT 1"); // connects: a bad URL or password fails here, with a code
     } catch (error) {
       this.close();
       throw error;
@@ -237,6 +243,8 @@ export class PostgresDb extends TransactionalDb implements Db {
       if (request.op === "exec" && /^\s*(COMMIT|ROLLBACK)\s*$/i.test(request.sql)) this.#engineTransaction = false;
       return reply;
     }
+    // A lost connection took its transaction with it; the next call reconnects.
+    if (reply.error.connection) this.#engineTransaction = false;
     throw pgError(reply.error);
   }
 }

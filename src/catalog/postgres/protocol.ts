@@ -21,4 +21,6 @@ export interface WorkerData {
   signal: Int32Array;
   port: MessagePort;
   applicationName: string;
+  /** Run on every new connection (the session settings). */
+  sessionSetup: string;
 }

@@ -11,23 +11,52 @@ import { workerData } from "node:worker_threads";
 import pg from "pg";
 import type { Param, Reply, Request, ResultRow, WorkerData } from "./protocol.ts";
 
-const { url, signal, port, applicationName } = workerData as WorkerData;
+const { url, signal, port, applicationName, sessionSetup } = workerData as WorkerData;
 const INT8 = 20;
 
-const client = new pg.Client({
-  connectionString: url,
-  application_name: applicationName,
-  types: {
-    getTypeParser: ((oid: number, format?: "text" | "binary") =>
-      oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
-  },
-});
-const names = new Map<string, string>();
+/**
+ * The connection, made on first use and made again after it broke (PostgreSQL restarted, a
+ * network cut): the request that met the break fails, the next one reconnects. A transaction
+ * open on the lost connection is gone with it (PostgreSQL rolled it back), and so are session
+ * locks, which the batcher election takes again.
+ */
+let client: pg.Client | undefined;
 let connected: Promise<void> | undefined;
+let names = new Map<string, string>();
 let broken = false;
-client.on("error", () => {
-  broken = true;
-});
+
+function connect(): Promise<void> {
+  broken = false;
+  names = new Map();
+  const fresh = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    types: {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+    },
+  });
+  fresh.on("error", () => {
+    broken = true;
+  });
+  client = fresh;
+  return fresh.connect().then(async () => {
+    if (sessionSetup !== "") await fresh.query(sessionSetup);
+  });
+}
+
+async function ready(): Promise<pg.Client> {
+  if (broken && client !== undefined) {
+    client.end().catch(() => {});
+    connected = undefined;
+  }
+  connected ??= connect().catch((error: unknown) => {
+    connected = undefined;
+    throw error;
+  });
+  await connected;
+  return client as pg.Client;
+}
 
 function toPg(value: Param): unknown {
   return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
@@ -43,7 +72,7 @@ function plain(rows: Record<string, unknown>[]): ResultRow[] {
   return rows as ResultRow[];
 }
 
-async function query(sql: string, params: Param[]): Promise<pg.QueryResult> {
+async function query(client: pg.Client, sql: string, params: Param[]): Promise<pg.QueryResult> {
   let name = names.get(sql);
   if (name === undefined) {
     name = `mv${names.size}`;
@@ -53,26 +82,26 @@ async function query(sql: string, params: Param[]): Promise<pg.QueryResult> {
 }
 
 async function handle(request: Request): Promise<Reply> {
-  connected ??= client.connect().then(() => {});
-  await connected;
+  if (request.op === "close") {
+    await client?.end();
+    return { ok: true, rows: [], rowCount: 0 };
+  }
+  const connection = await ready();
   switch (request.op) {
     case "query": {
-      const result = await query(request.sql, request.params);
+      const result = await query(connection, request.sql, request.params);
       return { ok: true, rows: plain(result.rows), rowCount: result.rowCount ?? 0 };
     }
     case "many": {
       const counts: number[] = [];
-      for (const params of request.rows) counts.push((await query(request.sql, params)).rowCount ?? 0);
+      for (const params of request.rows) counts.push((await query(connection, request.sql, params)).rowCount ?? 0);
       return { ok: true, rows: [], rowCount: counts.reduce((a, b) => a + b, 0), counts };
     }
     case "exec": {
-      const result = await client.query(request.sql);
+      const result = await connection.query(request.sql);
       const last = Array.isArray(result) ? result.at(-1) : result;
       return { ok: true, rows: plain(last?.rows ?? []), rowCount: last?.rowCount ?? 0 };
     }
-    case "close":
-      await client.end();
-      return { ok: true, rows: [], rowCount: 0 };
   }
 }
 
