@@ -90,6 +90,12 @@ export interface BlobStore {
    * durable when it resolves.
    */
   collect(options?: AbortOptions): Promise<number>;
+  /**
+   * Deletes the blocks of an unpinned root's DAG now, without a full collect; returns how
+   * many. Only for DAGs that share no block with another pinned DAG (encrypted payloads: each
+   * under its own key). Keeps everything if the root is pinned again meanwhile.
+   */
+  discard(cid: CidLike, options?: AbortOptions): Promise<number>;
   stat(options?: AbortOptions): Promise<StoreStat>;
   /** Waits for adds, pins and collects in progress, then stops the swarm node and Helia. */
   stop(): Promise<void>;

@@ -371,7 +371,8 @@ export function createVault(deps: VaultDeps) {
       deps.anchor?.notify?.();
       // Here and on every connected node; a node that is down drops it at its next start.
       const replicas = await store.unpinEverywhere(erasure.payloadCid);
-      const collectedBlocks = await store.collect();
+      // Its own blocks go now: a full collect lists every block in the store, seconds under load.
+      const collectedBlocks = await store.discard(erasure.payloadCid);
       const certificate: ErasureCertificate = {
         type: "medvault.erasure/v1",
         fileId: erasure.fileId,

@@ -258,6 +258,38 @@ describe("persistence and pins", () => {
   });
 });
 
+describe("discard", () => {
+  it("deletes an unpinned file's own blocks at once; other files' blocks and orphans stay for collect", async () => {
+    const a = await store.add([random(3 * MiB + 1)]); // 4 leaves + root
+    const bData = random(2 * MiB + 1);
+    const b = await store.add([bData]); // 3 leaves + root
+    expect(await blockFiles(dir)).toHaveLength(9);
+    expect(await store.discard(a.cid)).toBe(0); // still pinned: nothing goes
+    expect(await blockFiles(dir)).toHaveLength(9);
+    await store.unpin(a.cid);
+    expect(await store.discard(a.cid)).toBe(5);
+    expect(await blockFiles(dir)).toHaveLength(4);
+    expect((await catBytes(store, b.cid)).equals(bData)).toBe(true);
+    await expectCode(catBytes(store, a.cid), "NOT_FOUND");
+    expect(await store.discard(a.cid)).toBe(0); // already gone: a no-op
+    expect(await store.collect()).toBe(0);
+  });
+
+  it("falls back to a full collect when the unpinned DAG cannot be walked", async () => {
+    const a = await store.add([random(2 * MiB + 1)]); // 3 leaves + root
+    const kept = random(MiB + 5);
+    const b = await store.add([kept]);
+    await store.unpin(a.cid);
+    // Damage the root (a dag-pb node): the walk fails its check, collect still removes all 4.
+    const root = blockPath(dir, a.cid);
+    const bytes = await readFile(root);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+    await writeFile(root, bytes);
+    expect(await store.discard(a.cid)).toBe(4);
+    expect((await catBytes(store, b.cid)).equals(kept)).toBe(true);
+  });
+});
+
 describe("collect", () => {
   it("unpin + collect removes the file's block files, another pinned file's survive", async () => {
     const a = await store.add([random(3 * MiB + 1)]); // 4 leaves + root
