@@ -10,6 +10,7 @@ const USAGE = `Usage: medvault <command> [options]
 
 Service:
   serve                                                run the vault (settings: medvault serve --help)
+  swarm-key [-o FILE]                                  a private swarm key for several nodes (MEDVAULT_SWARM_KEY)
 
 Envelope (age-compatible, streaming, stdin/stdout by default):
   keygen [--pq] [-o FILE]                              make an age identity
@@ -46,9 +47,11 @@ const lazy =
 const envelope = () => import("./envelope.ts");
 const client = () => import("./client.ts");
 const chainCli = () => import("./chain.ts");
+const swarmCli = () => import("./swarm.ts");
 
 const COMMANDS: Record<string, Command> = {
   keygen: lazy(envelope, (m) => m.keygen),
+  "swarm-key": lazy(swarmCli, (m) => m.swarmKey),
   encrypt: lazy(envelope, (m) => m.encrypt),
   decrypt: lazy(envelope, (m) => m.decrypt),
   serve: lazy(

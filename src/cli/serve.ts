@@ -15,7 +15,16 @@ anchoring chain (an embedded anvil unless MEDVAULT_CHAIN_RPC is set). Settings (
   MEDVAULT_MAX_UPLOAD_BYTES  largest upload (default 17179869184, 16 GiB)
   MEDVAULT_ADMIN_TOKEN       admin token on first start (default: generated into $MEDVAULT_DATA/admin.token)
   MEDVAULT_CHAIN_RPC, MEDVAULT_ANCHOR_CONTRACT, MEDVAULT_ANCHORER_KEY   an external EVM chain
-  MEDVAULT_BATCH_MAX_LEAVES, MEDVAULT_BATCH_MAX_MS, MEDVAULT_CONFIRMATIONS   anchoring batches`;
+  MEDVAULT_BATCH_MAX_LEAVES, MEDVAULT_BATCH_MAX_MS, MEDVAULT_CONFIRMATIONS   anchoring batches
+
+Several nodes (README, "Deployment"):
+
+  MEDVAULT_CATALOG_URL       postgres://… catalog shared by every node (needs MEDVAULT_CHAIN_RPC)
+  MEDVAULT_VAULT_IDENTITY    the vault identity file every node shares (medvault keygen --pq)
+  MEDVAULT_SWARM_KEY         private swarm key: a swarm.key file or 64 hex digits
+  MEDVAULT_IPFS_LISTEN       swarm listen multiaddrs, comma-separated (default /ip4/127.0.0.1/tcp/4001)
+  MEDVAULT_IPFS_PEERS        other nodes' multiaddrs, comma-separated
+  MEDVAULT_REPLICATION       nodes that must hold an upload before it is acknowledged (default 1)`;
 
 export async function serve(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {}, SERVE_USAGE);

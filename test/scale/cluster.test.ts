@@ -83,7 +83,8 @@ beforeAll(async () => {
   const contract = deployed.stdout.toString().trim();
   const keygen = await medvault(["keygen", "--pq", "-o", path("vault-identity.txt")]);
   expect(keygen.code, keygen.stderr).toBe(0);
-  writeFileSync(path("swarm.key"), formatSwarmKey(generateSwarmKey()), { mode: 0o600 });
+  const swarmKey = await medvault(["swarm-key", "-o", path("swarm.key")]);
+  expect(swarmKey.code, swarmKey.stderr).toBe(0);
   writeFileSync(path("other-swarm.key"), formatSwarmKey(generateSwarmKey()), { mode: 0o600 });
   baseEnv = {
     MEDVAULT_CATALOG_URL: createPostgresDatabase(),

@@ -1,11 +1,12 @@
 /** The swarm key format and the swarm settings from the environment. */
 
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isVaultError } from "../../src/errors.ts";
 import { STATUS } from "../../src/http/status.ts";
 import { formatSwarmKey, generateSwarmKey, loadSwarmConfig, parseSwarmKey, readSwarmKey } from "../../src/swarm/index.ts";
+import { medvault } from "../cli/run.ts";
 import { makeTempDir, removeDir } from "../store/helpers.ts";
 
 const HEX = "dffb7e3135399a8b1612b2aaca1c36a3a8ac2cd0cca51ceeb2ced87d308cac6d";
@@ -146,5 +147,24 @@ describe("loadSwarmConfig", () => {
 
   it("maps REPLICATION_FAILED to 503", () => {
     expect(STATUS.REPLICATION_FAILED).toBe(503);
+  });
+});
+
+describe("medvault swarm-key", () => {
+  it("writes a new key file (0600) that MEDVAULT_SWARM_KEY accepts, never overwrites one, and prints no key with -o", async () => {
+    const path = join(dir, "cli-swarm.key");
+    const first = await medvault(["swarm-key", "-o", path]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.toString()).toBe("");
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const key = await readSwarmKey(path);
+    expect(key).toHaveLength(32);
+    const again = await medvault(["swarm-key", "-o", path]);
+    expect(again.code).toBe(1);
+    expect(Buffer.from(await readSwarmKey(path)).equals(Buffer.from(key))).toBe(true);
+    const printed = await medvault(["swarm-key"]);
+    expect(printed.code).toBe(0);
+    const other = parseSwarmKey(printed.stdout.toString());
+    expect(Buffer.from(other).equals(Buffer.from(key))).toBe(false);
   });
 });
