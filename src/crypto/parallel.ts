@@ -1,8 +1,12 @@
 /**
  * File-to-file payload encryption and decryption on several threads. STREAM chunks are
  * independent (each nonce is the chunk counter), and one OpenSSL ChaCha20-Poly1305 thread is
- * slower than the disk, so a regular file is cut into chunk ranges, one per core (this thread
- * takes the first, worker threads the others), each reading and writing its own offsets. The Go `age` CLI uses one core; this uses them all.
+ * slower than the disk, so a regular file is cut into chunk ranges that this thread and worker
+ * threads take from a shared counter as they go, each reading and writing its own offsets. The
+ * Go `age` CLI uses one core; this uses them all. Ranges are taken, not dealt: a worker needs
+ * 80–250 ms to start here, and with one fixed half each it finished that much after this
+ * thread; now this thread simply takes more ranges meanwhile, and a worker that has not taken
+ * any when the work is done is stopped without being waited for.
  * The rules are chunks.ts's, shared with the streaming path.
  */
 
@@ -52,31 +56,65 @@ function runHere(job: RangeJob): RangeResult {
   }
 }
 
-/** Ranges after the first go to workers, started first; the first runs in this thread meanwhile. */
-async function runAll(jobs: RangeJob[]): Promise<RangeResult[]> {
-  const [first, ...rest] = jobs;
-  if (first === undefined) return [];
-  const others = rest.map(runWorker);
-  for (const p of others) p.catch(() => {});
-  const mine = runHere(first);
-  return [mine, ...(await Promise.all(others))];
+/** What a worker gets: every range, and the shared word it takes the next one from. */
+export type RangeQueue = { jobs: RangeJob[]; next: Int32Array; owner: Int32Array };
+export type QueueReport = { index: number; result: RangeResult }[];
+
+/** Takes the next range index, or -1 when none is left; marks who took it (`who` ≠ 0). */
+export function takeRange(queue: RangeQueue, who: number): number {
+  const index = Atomics.add(queue.next, 0, 1);
+  if (index >= queue.jobs.length) return -1;
+  Atomics.store(queue.owner, index, who);
+  return index;
 }
 
-function runWorker(job: RangeJob): Promise<RangeResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./worker.ts", import.meta.url));
-    w.once("message", (r: RangeResult) => {
-      resolve(r);
+/**
+ * Runs the ranges on this thread and `workers - 1` workers, results in range order. A worker
+ * that took no range is terminated without waiting for it.
+ */
+async function runAll(jobs: RangeJob[], threads = workerCount()): Promise<RangeResult[]> {
+  if (jobs.length === 0) return [];
+  const queue: RangeQueue = {
+    jobs,
+    next: new Int32Array(new SharedArrayBuffer(4)),
+    owner: new Int32Array(new SharedArrayBuffer(4 * jobs.length)),
+  };
+  const workers = Array.from({ length: Math.min(threads, jobs.length) - 1 }, () => startWorker(queue));
+  const results: RangeResult[] = new Array(jobs.length);
+  const MAIN = -1;
+  for (let index = takeRange(queue, MAIN); index >= 0; index = takeRange(queue, MAIN)) {
+    results[index] = runHere(jobs[index] as RangeJob);
+  }
+  // Every range taken. If this thread ran them all, no worker has anything to report.
+  const mineOnly = jobs.every((_, index) => Atomics.load(queue.owner, index) === MAIN);
+  if (mineOnly) {
+    for (const w of workers) w.stop();
+    return results;
+  }
+  for (const report of await Promise.all(workers.map((w) => w.done))) {
+    for (const { index, result } of report) results[index] = result;
+  }
+  return results;
+}
+
+function startWorker(queue: RangeQueue): { done: Promise<QueueReport>; stop(): void } {
+  const w = new Worker(new URL("./worker.ts", import.meta.url));
+  const done = new Promise<QueueReport>((resolve, reject) => {
+    w.once("message", (report: QueueReport) => {
+      resolve(report);
       void w.terminate();
     });
     w.once("error", (cause) => reject(new VaultError("INTERNAL", "crypto worker failed", { cause })));
-    w.postMessage(job);
   });
+  done.catch(() => {});
+  w.postMessage(queue);
+  return { done, stop: () => void w.terminate() };
 }
 
-function ranges(total: number, workers: number): [number, number][] {
+/** Ranges of whole batches, about eight per thread (at least 4 MiB each), so threads can share them out. */
+function ranges(total: number, threads: number): [number, number][] {
   const batches = Math.ceil(total / BATCH_CHUNKS);
-  const per = Math.ceil(batches / Math.max(1, Math.min(workers, batches))) * BATCH_CHUNKS;
+  const per = Math.max(4, Math.ceil(batches / (Math.max(1, threads) * 8))) * BATCH_CHUNKS;
   const out: [number, number][] = [];
   for (let first = 0; first < total; first += per) out.push([first, Math.min(total, first + per)]);
   return out;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -105,6 +106,27 @@ describe("medvault decrypt on damaged input", () => {
     const out = readFileSync(p("t.out"));
     expect(out.length % 65536).toBe(0);
     expect(out.length).toBeGreaterThan(0);
+    expect(out.equals(data.subarray(0, out.length))).toBe(true);
+  });
+
+  it("shares ranges among threads: 24 MiB round trip with age, and a damaged chunk in a late range cuts the output right before it", async () => {
+    const data = bytes(24 * 1024 * 1024 + 5, 91);
+    writeFileSync(p("r.bin"), data);
+    const workers = { MEDVAULT_CRYPTO_WORKERS: "3", MEDVAULT_PARALLEL_MIN_BYTES: "0" };
+    expect((await medvault(["encrypt", "-r", recipient, "-o", p("r.age"), p("r.bin")], { env: workers })).code).toBe(0);
+    const viaAge = execFileSync("age", ["-d", "-i", p("key.txt"), p("r.age")], { maxBuffer: 64 * 1024 * 1024 });
+    expect(viaAge.equals(data)).toBe(true);
+    const sealed = readFileSync(p("r.age"));
+    const payloadStart = sealed.length - (Math.ceil(data.length / 65536) * 16 + data.length);
+    const damagedChunk = 300; // in the fifth of seven 4 MiB ranges
+    const at = payloadStart + damagedChunk * 65552 + 1000;
+    sealed.writeUInt8(sealed.readUInt8(at) ^ 0x40, at);
+    writeFileSync(p("r-bad.age"), sealed);
+    const r = await medvault(["decrypt", "-i", p("key.txt"), "-o", p("r.out"), p("r-bad.age")], { env: workers });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("PAYLOAD_FAILURE");
+    const out = readFileSync(p("r.out"));
+    expect(out.length).toBe(damagedChunk * 65536);
     expect(out.equals(data.subarray(0, out.length))).toBe(true);
   });
 });
