@@ -4,7 +4,6 @@
 // fourth node with another swarm key. Everything real; every process stopped by its PID.
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatSwarmKey, generateSwarmKey } from "../../src/swarm/index.ts";
@@ -13,6 +12,7 @@ import { createPostgresDatabase } from "../catalog/fixture.ts";
 import { medvault } from "../cli/run.ts";
 import { tempDir } from "../crypto/helpers.ts";
 import { addPrincipal, call, newToken, type Principal, type Served, spawnServe, upload } from "../service/harness.ts";
+import { freePort } from "../support/postgres.ts";
 
 type Node = { name: string; dataDir: string; ipfsPort: number; served?: Served | undefined };
 
@@ -27,17 +27,6 @@ let uploader: Principal;
 let recipient: Principal;
 let privacy: Principal;
 const files: { id: string; cid: string; data: Buffer }[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
 
 function nodeEnv(node: Node, peers: Node[], swarmKey = path("swarm.key")): Record<string, string> {
   return {

@@ -36,7 +36,8 @@ export function findPostgresBin(): string | undefined {
   return versions[0] === undefined ? undefined : join(root, versions[0], "bin");
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now (for servers that cannot report the port they bound). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
