@@ -6,7 +6,7 @@
 
 import { asApiError } from "./api.js";
 import { createAuditTrail } from "./audit.js";
-import { announce, fill, h, heading, showError } from "./dom.js";
+import { announce, fill, h, heading, showError, viewFrame } from "./dom.js";
 
 /** @typedef {import("./api.js").Api} Api */
 /** @typedef {import("./api.js").Me} Me */
@@ -112,15 +112,9 @@ export function adminView(api, me) {
     }
   });
 
-  const el = h(
-    "div",
-    { class: "view" },
-    h(
-      "div",
-      { class: "view-head" },
-      title,
-      h("p", { class: "lede" }, "Create the tokens for platforms, specialists and privacy officers."),
-    ),
+  const el = viewFrame(
+    title,
+    "Create the tokens for platforms, specialists and privacy officers.",
     h("section", { class: "card", "aria-labelledby": "principal-title" }, h("h2", { id: "principal-title" }, "New principal"), form),
     trail.el,
   );

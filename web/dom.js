@@ -94,3 +94,13 @@ export function showError(box, error) {
 export function heading(level, id, text) {
   return h(level, { id, tabindex: "-1" }, text);
 }
+
+/**
+ * A role view's frame: its focusable title, a one-line lede under it, then its sections.
+ * @param {HTMLElement} title
+ * @param {string} lede
+ * @param {...(Node | null | undefined)} sections
+ */
+export function viewFrame(title, lede, ...sections) {
+  return h("div", { class: "view" }, h("div", { class: "view-head" }, title, h("p", { class: "lede" }, lede)), ...sections);
+}

@@ -6,7 +6,7 @@
  */
 
 import { asApiError } from "./api.js";
-import { announce, fill, h, heading, showError } from "./dom.js";
+import { announce, fill, h, heading, showError, viewFrame } from "./dom.js";
 import { createFileCard, receiptButton } from "./filecard.js";
 import { createFileList, newestFirst } from "./filelist.js";
 import { fileName, formatBytes, localToIso, shortHash } from "./format.js";
@@ -317,15 +317,9 @@ export function platformView(api) {
   const poller = createPoller(refresh);
   refreshButton.addEventListener("click", () => void poller.now());
 
-  const el = h(
-    "div",
-    { class: "view" },
-    h(
-      "div",
-      { class: "view-head" },
-      title,
-      h("p", { class: "lede" }, "Each file is encrypted with its own key for the recipients you name, then anchored on chain."),
-    ),
+  const el = viewFrame(
+    title,
+    "Each file is encrypted with its own key for the recipients you name, then anchored on chain.",
     h("section", { class: "card", "aria-labelledby": "upload-title" }, h("h2", { id: "upload-title" }, "Upload files"), form),
     h(
       "section",

@@ -6,7 +6,7 @@
 
 import { asApiError } from "./api.js";
 import { createAuditTrail } from "./audit.js";
-import { announce, fill, h, heading, showError } from "./dom.js";
+import { announce, fill, h, heading, showError, viewFrame } from "./dom.js";
 import { createFileCard, receiptButton } from "./filecard.js";
 import { newestFirst } from "./filelist.js";
 import { fileName, formatBytes, formatTime } from "./format.js";
@@ -266,15 +266,9 @@ export function privacyView(api, me) {
     certHeading.focus();
   }
 
-  const el = h(
-    "div",
-    { class: "view" },
-    h(
-      "div",
-      { class: "view-head" },
-      title,
-      h("p", { class: "lede" }, "Erasure destroys every copy of a file's key (crypto-shredding) and anchors a proof that it happened."),
-    ),
+  const el = viewFrame(
+    title,
+    "Erasure destroys every copy of a file's key (crypto-shredding) and anchors a proof that it happened.",
     h(
       "section",
       { class: "card", "aria-labelledby": "find-title" },

@@ -6,7 +6,7 @@
  */
 
 import { asApiError } from "./api.js";
-import { announce, fill, h, heading, showError } from "./dom.js";
+import { announce, fill, h, heading, showError, viewFrame } from "./dom.js";
 import { createFileCard, receiptButton } from "./filecard.js";
 import { createFileList, newestFirst } from "./filelist.js";
 import { fileName, formatBytes } from "./format.js";
@@ -197,19 +197,9 @@ export function specialistView(api) {
   };
   document.addEventListener("visibilitychange", onVisible);
 
-  const el = h(
-    "div",
-    { class: "view" },
-    h(
-      "div",
-      { class: "view-head" },
-      title,
-      h(
-        "p",
-        { class: "lede" },
-        "Every download is checked twice: by the vault against the chain, and by this browser against the file's SHA-256.",
-      ),
-    ),
+  const el = viewFrame(
+    title,
+    "Every download is checked twice: by the vault against the chain, and by this browser against the file's SHA-256.",
     h(
       "section",
       { class: "card", "aria-labelledby": "files-title" },

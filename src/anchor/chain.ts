@@ -30,6 +30,7 @@ import {
   ZeroHash,
 } from "ethers";
 import artifact from "../../anchors/VaultAnchor.json" with { type: "json" };
+import { abortable, sleep } from "../abort.ts";
 import { assertBytes, type ErrorCode, isVaultError, VaultError } from "../errors.ts";
 
 export const vaultAnchorAbi = artifact.abi;
@@ -233,29 +234,6 @@ export function decodeRevert(error: unknown): { name: string; args: string[] } |
     e = (e as { info?: { error?: unknown } }).info?.error ?? (e as { error?: unknown }).error;
   }
   return null;
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return abortable(new Promise((resolve) => setTimeout(resolve, ms)), signal);
 }
 
 // ---------------------------------------------------------------------------------------------

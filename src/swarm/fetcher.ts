@@ -14,6 +14,7 @@
  */
 
 import type { CID } from "multiformats/cid";
+import { abortable, sleep } from "../abort.ts";
 import type { BlockBroker } from "./bitswap.ts";
 
 const RECENT_MS = 2_000;
@@ -94,7 +95,7 @@ export function createBlockFetcher(broker: Pick<BlockBroker, "retrieve">): Block
       const want = wants.get(key) ?? (await start(cid, key, signal));
       want.waiters++;
       try {
-        const bytes = await raceSignal(want.promise, signal);
+        const bytes = await abortable(want.promise, signal);
         // Every caller owns its buffer: the last one to get it takes the original.
         return want.waiters === 1 ? bytes : new Uint8Array(bytes);
       } finally {
@@ -103,36 +104,4 @@ export function createBlockFetcher(broker: Pick<BlockBroker, "retrieve">): Block
       }
     },
   };
-}
-
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -28,7 +28,17 @@ import { decryptStream, parseIdentity } from "../../src/crypto/index.ts";
 import { isVaultError } from "../../src/errors.ts";
 import { type Running, startServer } from "../../src/server.ts";
 import { bytes, tempDir } from "../crypto/helpers.ts";
-import { addPrincipal, call, flipBitOnDisk, newToken, type Principal, sleep, upload } from "../service/harness.ts";
+import {
+  addPrincipal,
+  call,
+  type Download,
+  fetchDownload,
+  flipBitOnDisk,
+  newToken,
+  type Principal,
+  sleep,
+  upload,
+} from "../service/harness.ts";
 
 type Stored = { id: string; data: Buffer; sha: Uint8Array; cid: string; receipt: Receipt };
 type Anchor = { status: "pending" | "anchored" | "final"; batchId?: number; blockNumber?: number };
@@ -116,27 +126,8 @@ async function uploadAnchored(n: number): Promise<Stored[]> {
   return stored;
 }
 
-type Download = { status: number; code?: string; body: Buffer; errored: boolean };
-
-async function download(id: string, what: "content" | "age"): Promise<Download> {
-  const res = await fetch(`${url}/v1/files/${id}/${what}`, { headers: { authorization: `Bearer ${recipient.token}` } });
-  if (res.status !== 200) {
-    const body = (await res.json()) as { error?: { code?: string } };
-    return {
-      status: res.status,
-      ...(body.error?.code === undefined ? {} : { code: body.error.code }),
-      body: Buffer.alloc(0),
-      errored: false,
-    };
-  }
-  const parts: Uint8Array[] = [];
-  let errored = false;
-  try {
-    for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) parts.push(piece);
-  } catch {
-    errored = true;
-  }
-  return { status: 200, body: Buffer.concat(parts), errored };
+function download(id: string, what: "content" | "age"): Promise<Download> {
+  return fetchDownload(url, recipient.token, id, what);
 }
 
 async function integrityEvents(id: string): Promise<{ outcome: string; actorId: string }[]> {

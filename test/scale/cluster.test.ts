@@ -11,7 +11,17 @@ import { fundedKey, startTestChain, type TestChain, waitFor } from "../anchor/fi
 import { createPostgresDatabase } from "../catalog/fixture.ts";
 import { medvault } from "../cli/run.ts";
 import { tempDir } from "../crypto/helpers.ts";
-import { addPrincipal, call, newToken, type Principal, type Served, spawnServe, upload } from "../service/harness.ts";
+import {
+  addPrincipal,
+  call,
+  type Download,
+  fetchDownload,
+  newToken,
+  type Principal,
+  type Served,
+  spawnServe,
+  upload,
+} from "../service/harness.ts";
 import { freePort } from "../support/postgres.ts";
 
 type Node = { name: string; dataDir: string; ipfsPort: number; served?: Served | undefined };
@@ -53,14 +63,8 @@ function pins(node: Node): string[] {
   return existsSync(dirPath) ? readdirSync(dirPath).filter((name) => !name.startsWith(".")) : [];
 }
 
-async function content(node: Node, id: string, token: string): Promise<{ status: number; bytes: Buffer; code?: string }> {
-  const res = await fetch(`${url(node)}/v1/files/${id}/content`, {
-    headers: { authorization: `Bearer ${token}` },
-    signal: AbortSignal.timeout(60_000),
-  });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  const code = res.status === 200 ? undefined : (JSON.parse(bytes.toString() || "{}") as { error?: { code?: string } }).error?.code;
-  return { status: res.status, bytes, ...(code === undefined ? {} : { code }) };
+function content(node: Node, id: string, token: string): Promise<Download> {
+  return fetchDownload(url(node), token, id, "content");
 }
 
 beforeAll(async () => {
@@ -113,7 +117,7 @@ describe("three vault nodes, one PostgreSQL catalog, a private swarm with R = 2,
       for (const file of files) {
         const got = await content(node, file.id, recipient.token);
         expect(got.status, `${node.name}: ${got.code}`).toBe(200);
-        expect(sha256(got.bytes)).toBe(sha256(file.data));
+        expect(sha256(got.body)).toBe(sha256(file.data));
       }
     }
   });
@@ -147,7 +151,7 @@ describe("three vault nodes, one PostgreSQL catalog, a private swarm with R = 2,
       for (const file of files) {
         const got = await content(node, file.id, recipient.token);
         expect(got.status, `${node.name}: ${got.code}`).toBe(200);
-        expect(sha256(got.bytes)).toBe(sha256(file.data));
+        expect(sha256(got.body)).toBe(sha256(file.data));
       }
     }
     const data = randomBytes(2 * 1024 * 1024);
@@ -196,7 +200,7 @@ describe("three vault nodes, one PostgreSQL catalog, a private swarm with R = 2,
       expect((await content(node, target.id, recipient.token)).status).toBe(410);
       const other = files[1] as { id: string; data: Buffer };
       const got = await content(node, other.id, recipient.token);
-      expect(sha256(got.bytes)).toBe(sha256(other.data));
+      expect(sha256(got.body)).toBe(sha256(other.data));
     }
   });
 });

@@ -128,6 +128,35 @@ export async function call(url: string, token: string | undefined, method: strin
   return { status: res.status, body, code, headers: res.headers };
 }
 
+export type Download = { status: number; code?: string; length: number | null; body: Buffer; errored: boolean };
+
+/**
+ * A file download that records how it ended instead of throwing: the status and error code, or
+ * the bytes received, whether the body broke off, and the length the server announced.
+ */
+export async function fetchDownload(url: string, token: string, id: string, what: "content" | "age"): Promise<Download> {
+  const res = await fetch(`${url}/v1/files/${id}/${what}`, { headers: { authorization: `Bearer ${token}` } });
+  const length = res.headers.get("content-length") === null ? null : Number(res.headers.get("content-length"));
+  if (res.status !== 200) {
+    const body = (await res.json()) as { error?: { code?: string } };
+    return {
+      status: res.status,
+      ...(body.error?.code === undefined ? {} : { code: body.error.code }),
+      length,
+      body: Buffer.alloc(0),
+      errored: false,
+    };
+  }
+  const parts: Uint8Array[] = [];
+  let errored = false;
+  try {
+    for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) parts.push(piece);
+  } catch {
+    errored = true;
+  }
+  return { status: 200, length, body: Buffer.concat(parts), errored };
+}
+
 let counter = 0;
 
 /** A new principal; recipients get a fresh X25519 age key (identity kept for decrypting). */

@@ -11,7 +11,18 @@ import { NextToLast } from "blockstore-fs/sharding";
 import { CID } from "multiformats/cid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes } from "../crypto/helpers.ts";
-import { addPrincipal, blockFiles, call, flipBitOnDisk, type Principal, type Service, startService, upload } from "./harness.ts";
+import {
+  addPrincipal,
+  blockFiles,
+  call,
+  type Download,
+  fetchDownload,
+  flipBitOnDisk,
+  type Principal,
+  type Service,
+  startService,
+  upload,
+} from "./harness.ts";
 
 const MiB = 1024 * 1024;
 
@@ -34,37 +45,14 @@ async function store(size: number, seed: number): Promise<Stored> {
   return { id: res.file.id, data, root, blocks };
 }
 
-type Download = { status: number; code?: string; length: number | null; received: number; errored: boolean; body: Buffer };
-
-async function download(id: string, what: "content" | "age"): Promise<Download> {
-  const res = await fetch(`${service.url}/v1/files/${id}/${what}`, { headers: { authorization: `Bearer ${recipient.token}` } });
-  const length = res.headers.get("content-length") === null ? null : Number(res.headers.get("content-length"));
-  if (res.status !== 200) {
-    const body = (await res.json()) as { error?: { code?: string } };
-    return {
-      status: res.status,
-      ...(body.error?.code === undefined ? {} : { code: body.error.code }),
-      length,
-      received: 0,
-      errored: false,
-      body: Buffer.alloc(0),
-    };
-  }
-  const parts: Uint8Array[] = [];
-  let errored = false;
-  try {
-    for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) parts.push(piece);
-  } catch {
-    errored = true;
-  }
-  const body = Buffer.concat(parts);
-  return { status: 200, length, received: body.length, errored, body };
+function download(id: string, what: "content" | "age"): Promise<Download> {
+  return fetchDownload(service.url, recipient.token, id, what);
 }
 
 /** Refused: a 500 INTEGRITY_FAILED before the body, or a body cut short (an error or fewer bytes than announced). */
 function expectRefused(d: Download): void {
   if (d.status === 200) {
-    expect(d.errored || (d.length !== null && d.received < d.length)).toBe(true);
+    expect(d.errored || (d.length !== null && d.body.length < d.length)).toBe(true);
   } else {
     expect([d.status, d.code]).toEqual([500, "INTEGRITY_FAILED"]);
   }
@@ -112,8 +100,8 @@ describe("a flipped byte in a stored block", () => {
     const content = await download(target.id, "content");
     expect(content.status).toBe(200);
     expectRefused(content);
-    expect(content.received).toBeLessThan(target.data.length);
-    expect(target.data.subarray(0, content.received).equals(content.body)).toBe(true); // what came was a true prefix
+    expect(content.body.length).toBeLessThan(target.data.length);
+    expect(target.data.subarray(0, content.body.length).equals(content.body)).toBe(true); // what came was a true prefix
 
     const events = await integrityEvents(target.id);
     expect(events.some((e) => e.outcome === "failed" && e.actorId === recipient.id)).toBe(true);
