@@ -6,7 +6,6 @@
  */
 
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
-import { armor } from "age-encryption";
 import { VaultError } from "../errors.ts";
 import { encodeHeader, encodeHeaderNoMac, findHeaderEnd, MAX_HEADER_BYTES, parseHeader, type Stanza } from "./format.ts";
 import type { Identity, Recipient } from "./keys.ts";
@@ -109,6 +108,8 @@ async function dearmor(reader: Reader): Promise<Reader> {
     if (reader.buffered > MAX_ARMORED_BYTES) throw new VaultError("ARMOR_FAILURE", "armored input too large");
   }
   const text = Buffer.from(reader.peek()).toString("latin1");
+  // typage's armor decoder, loaded only for armored input (start-up of the binary path).
+  const { armor } = await import("age-encryption");
   try {
     return new Reader([armor.decode(text)]);
   } catch (cause) {

@@ -13,8 +13,9 @@
  */
 
 import { createHash, randomBytes } from "node:crypto";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { type ErrorCode, VaultError } from "../errors.ts";
+import { startWorker } from "../threads.ts";
 import { decryptPayload, encryptPayload, NONCE_SIZE } from "./payload.ts";
 import type { FromWorker, ToWorker } from "./stream-worker.ts";
 
@@ -48,7 +49,7 @@ function poolSize(): number {
 
 function startSlot(): Slot {
   // A small young generation: the worker's garbage is mostly per-chunk cipher output.
-  const worker = new Worker(new URL("./stream-worker.ts", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  const worker = startWorker(new URL("./stream-worker.ts", import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
   const slot: Slot = { worker, sessions: new Map() };
   worker.unref();
   worker.on("message", (m: FromWorker) => slot.sessions.get(m.id)?.(m));

@@ -4,15 +4,16 @@
  * slower than the disk, so a regular file is cut into chunk ranges that this thread and worker
  * threads take from a shared counter as they go, each reading and writing its own offsets. The
  * Go `age` CLI uses one core; this uses them all. Ranges are taken, not dealt: a worker needs
- * 80–250 ms to start here, and with one fixed half each it finished that much after this
- * thread; now this thread simply takes more ranges meanwhile, and a worker that has not taken
+ * 40–80 ms to start here (80–250 ms before it shared the compile cache, threads.ts), and with
+ * one fixed half each it finished that much after this thread; now this thread simply takes
+ * more ranges meanwhile, and a worker that has not taken
  * any when the work is done is stopped without being waited for.
  * The rules are chunks.ts's, shared with the streaming path.
  */
 
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
 import { VaultError } from "../errors.ts";
+import { startWorker } from "../threads.ts";
 import { CHUNK_SIZE, SEALED_CHUNK, TAG_SIZE } from "./chunks.ts";
 import { runRange } from "./ranges.ts";
 
@@ -79,7 +80,7 @@ async function runAll(jobs: RangeJob[], threads = workerCount()): Promise<RangeR
     next: new Int32Array(new SharedArrayBuffer(4)),
     owner: new Int32Array(new SharedArrayBuffer(4 * jobs.length)),
   };
-  const workers = Array.from({ length: Math.min(threads, jobs.length) - 1 }, () => startWorker(queue));
+  const workers = Array.from({ length: Math.min(threads, jobs.length) - 1 }, () => startRangeWorker(queue));
   const results: RangeResult[] = new Array(jobs.length);
   const MAIN = -1;
   for (let index = takeRange(queue, MAIN); index >= 0; index = takeRange(queue, MAIN)) {
@@ -97,8 +98,8 @@ async function runAll(jobs: RangeJob[], threads = workerCount()): Promise<RangeR
   return results;
 }
 
-function startWorker(queue: RangeQueue): { done: Promise<QueueReport>; stop(): void } {
-  const w = new Worker(new URL("./worker.ts", import.meta.url));
+function startRangeWorker(queue: RangeQueue): { done: Promise<QueueReport>; stop(): void } {
+  const w = startWorker(new URL("./worker.ts", import.meta.url));
   const done = new Promise<QueueReport>((resolve, reject) => {
     w.once("message", (report: QueueReport) => {
       resolve(report);

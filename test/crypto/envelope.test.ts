@@ -1,3 +1,4 @@
+import { bech32 } from "@scure/base";
 import { Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import {
   openHeader,
   parseIdentity,
   parseRecipient,
+  recipientOf,
   rewrapHeader,
 } from "../../src/crypto/index.ts";
 import { isVaultError } from "../../src/errors.ts";
@@ -151,8 +153,20 @@ describe("envelope", () => {
     }
   });
 
+  it("derives the same recipient as the age-encryption package for any identity (node:crypto X25519 = typage)", async () => {
+    for (const k of [x, pq, other]) expect(await identityToRecipient(k.identity)).toBe(k.recipient);
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), async (scalar) => {
+        const identity = bech32.encodeFromBytes("AGE-SECRET-KEY-", scalar).toUpperCase();
+        expect(await recipientOf(identity)).toBe(await identityToRecipient(identity));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it("refuses malformed keys with INVALID_KEY", () => {
-    for (const bad of ["age1xyz", "AGE-SECRET-KEY-1QQQ", "ssh-ed25519 AAAA", ""]) {
+    const shortPq = bech32.encode("age1pq", bech32.toWords(new Uint8Array(1215)), false);
+    for (const bad of ["age1xyz", "AGE-SECRET-KEY-1QQQ", "AGE-SECRET-KEY-PQ-1QQQ", shortPq, "ssh-ed25519 AAAA", ""]) {
       expect(() => (bad.startsWith("AGE") ? parseIdentity(bad) : parseRecipient(bad))).toThrow(
         expect.objectContaining({ code: "INVALID_KEY" }),
       );
