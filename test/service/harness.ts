@@ -190,6 +190,20 @@ export async function upload(
   return { status: res.status, body, code: body.error?.code, headers: res.headers, file: body };
 }
 
+/** The multipart/form-data framing of an upload: recipients fields, then the file part's head; the tail closes it. */
+export function multipartFraming(options: { name: string; recipients: string[] }): {
+  head: Uint8Array;
+  tail: Uint8Array;
+  contentType: string;
+} {
+  const boundary = `----medvault${randomBytes(12).toString("hex")}`;
+  const enc = new TextEncoder();
+  const head =
+    options.recipients.map((r) => `--${boundary}\r\nContent-Disposition: form-data; name="recipients"\r\n\r\n${r}\r\n`).join("") +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${options.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  return { head: enc.encode(head), tail: enc.encode(`\r\n--${boundary}--\r\n`), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
 /**
  * A multipart body streamed from `source` (fields first), for uploads too large to hold in
  * memory. The caller's `onChunk` sees every file byte count as it leaves.
@@ -198,19 +212,14 @@ export function multipartStream(
   source: AsyncIterable<Uint8Array>,
   options: { name: string; recipients: string[]; onChunk?: (n: number) => void },
 ): { body: ReadableStream<Uint8Array>; contentType: string } {
-  const boundary = `----medvault${randomBytes(12).toString("hex")}`;
-  const enc = new TextEncoder();
-  const head =
-    options.recipients.map((r) => `--${boundary}\r\nContent-Disposition: form-data; name="recipients"\r\n\r\n${r}\r\n`).join("") +
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${options.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
-  const tail = `\r\n--${boundary}--\r\n`;
+  const { head, tail, contentType } = multipartFraming(options);
   async function* parts(): AsyncGenerator<Uint8Array> {
-    yield enc.encode(head);
+    yield head;
     for await (const piece of source) {
       options.onChunk?.(piece.length);
       yield piece;
     }
-    yield enc.encode(tail);
+    yield tail;
   }
   const it = parts();
   const body = new ReadableStream<Uint8Array>({
@@ -223,7 +232,7 @@ export function multipartStream(
       await it.return(undefined);
     },
   });
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+  return { body, contentType };
 }
 
 /** Deterministic bytes generated on the fly in 1 MiB pieces (a fresh buffer each, as fetch may hold them). */
