@@ -1,5 +1,5 @@
 /**
- * The blob store over Helia 7 (`createHeliaLight`: no libp2p, no routers, no block brokers,
+ * The blob store over Helia 7 (a light node, `helia.ts`: no libp2p, no routers, no block brokers,
  * so no network at all) and `@helia/unixfs` 8.
  *
  * - add: `addByteStream` with the `unixfs-v1-2025` profile (CIDv1, raw leaves, balanced
@@ -21,7 +21,6 @@ import { unixfs } from "@helia/unixfs";
 import { MemoryBlockstore } from "blockstore-core";
 import { MemoryDatastore } from "datastore-core";
 import { FsDatastore } from "datastore-fs";
-import { createHeliaLight } from "helia";
 import type { Blockstore, InputPair } from "interface-blockstore";
 import type { Datastore } from "interface-datastore";
 import { CID } from "multiformats/cid";
@@ -31,6 +30,7 @@ import { ChunkPool, copyingChunker } from "./chunker.ts";
 import { isNotFound, RAW_CODE, walkDag } from "./dag.ts";
 import type { DiskUsage } from "./disk.ts";
 import { DiskBlockstore, fsyncDir } from "./disk.ts";
+import { createLightHelia } from "./helia.ts";
 import type { AbortOptions, AddResult, BlobStore, CatOptions, CidLike, StoreStat } from "./index.ts";
 import { createRwLock } from "./lock.ts";
 import type { PinSet } from "./pins.ts";
@@ -151,8 +151,9 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
     throw new VaultError("BAD_REQUEST", `chunkSize: expected an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`);
   }
   const blocks = new VerifiedBlockstore(backend.blockstore);
-  const helia = createHeliaLight({ blockstore: blocks, datastore: backend.datastore });
+  let helia: Awaited<ReturnType<typeof createLightHelia>>;
   try {
+    helia = await createLightHelia({ blockstore: blocks, datastore: backend.datastore });
     await helia.start();
   } catch (error) {
     throw toVaultError(error, "starting Helia");
