@@ -15,7 +15,8 @@
  *
  * Env: BENCH_QUICK=1 (a smoke run: small sizes, 2 rounds), BENCH_MIB, BENCH_ROUNDS,
  * BENCH_RSS_MIB, BENCH_CONCURRENT, BENCH_CONCURRENT_MIB, BENCH_CRYPTO_MIB, BENCH_ANCHOR_FILES,
- * BENCH_ONLY / BENCH_SKIP (comma lists of: transfer, crypto, anchor, rss, concurrent, sizes).
+ * BENCH_ONLY / BENCH_SKIP (comma lists of: transfer, crypto, anchor, rss, concurrent, sizes),
+ * BENCH_SERVER_ENV (settings for the server under test, "NAME=value,…").
  */
 
 import { spawn } from "node:child_process";
@@ -39,7 +40,7 @@ const num = (name: string, full: number, small: number) => Number(env[name] ?? (
 const config = {
   quick,
   transferMiB: num("BENCH_MIB", 1024, 64),
-  rounds: num("BENCH_ROUNDS", 3, 2),
+  rounds: num("BENCH_ROUNDS", 5, 2),
   rssMiB: num("BENCH_RSS_MIB", 2048, 128),
   concurrent: num("BENCH_CONCURRENT", 20, 20),
   concurrentMiB: num("BENCH_CONCURRENT_MIB", 50, 4),
@@ -101,7 +102,7 @@ async function startVault(dataDir: string): Promise<Vault> {
   const pkg = JSON.parse(await readFile(join(import.meta.dirname, "../package.json"), "utf8")) as { scripts?: { start?: string } };
   const flags = (/^node\s+(.*?)\s*bin\/medvault\.js\s+serve$/.exec(pkg.scripts?.start ?? "")?.[1] ?? "").split(/\s+/).filter(Boolean);
   const adminToken = newToken();
-  const served = await spawnServe(dataDir, adminToken, { MEDVAULT_LOG_LEVEL: "info" }, { nodeFlags: flags });
+  const served = await spawnServe(dataDir, adminToken, { MEDVAULT_LOG_LEVEL: "info", ...serverEnv() }, { nodeFlags: flags });
   const admin: Principal = { id: "", name: "admin", role: "admin", token: adminToken };
   const svc = { url: served.url, admin };
   return {
@@ -111,6 +112,12 @@ async function startVault(dataDir: string): Promise<Vault> {
     privacy: await addPrincipal(svc, "privacy"),
     stop: () => served.stop("SIGTERM"),
   };
+}
+
+/** BENCH_SERVER_ENV="NAME=value,NAME=value": settings for the benchmarked server, to compare them. */
+function serverEnv(): Record<string, string> {
+  const pairs = (env.BENCH_SERVER_ENV ?? "").split(",").filter((s) => s.includes("="));
+  return Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
 }
 
 /**
