@@ -199,7 +199,13 @@ async function openPlain(dir: string): Promise<Plain> {
 
 type Transfer = { bytes: number; upload: number[]; plainAdd: number[]; download: number[]; plainCat: number[] };
 
-/** Alternating rounds of upload/plain add then download/plain cat of `bytes`; MB/s per run. */
+/**
+ * Alternating rounds of upload/plain add then download/plain cat of `bytes`; MB/s per run. Each
+ * side removes its own data right after its run, so every timed write follows the freeing of
+ * the same amount of page cache. Cleaning both at the end of a round had given whichever side
+ * went first 2 GiB of just-freed memory and the other side none: on this VM, where freed memory
+ * soon goes back to the host, that alone moved either side's upload by a third.
+ */
 async function transfer(v: Vault, plain: Plain, bytes: number, rounds: number): Promise<Transfer> {
   const t: Transfer = { bytes, upload: [], plainAdd: [], download: [], plainCat: [] };
   for (let round = 0; round < rounds; round++) {
@@ -208,24 +214,16 @@ async function transfer(v: Vault, plain: Plain, bytes: number, rounds: number): 
       t.upload.push(mbps(bytes, up.seconds));
       const down = await timed(() => downloadFile(v, up.value.id, bytes));
       t.download.push(mbps(bytes, down.seconds));
-      return up.value.id;
+      await eraseFile(v, up.value.id);
     };
     const theirs = async () => {
       const add = await timed(() => plain.add(bytes));
       t.plainAdd.push(mbps(bytes, add.seconds));
       const cat = await timed(() => plain.cat(add.value, bytes));
       t.plainCat.push(mbps(bytes, cat.seconds));
+      await plain.clear();
     };
-    let id: string;
-    if (round % 2 === 0) {
-      id = await ours();
-      await theirs();
-    } else {
-      await theirs();
-      id = await ours();
-    }
-    await eraseFile(v, id);
-    await plain.clear();
+    for (const run of round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await run();
   }
   return t;
 }

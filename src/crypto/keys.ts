@@ -73,10 +73,14 @@ export function parseIdentity(text: string): Identity {
   if (s.startsWith("AGE-SECRET-KEY-PQ-1")) return hybridIdentity(s);
   if (!s.startsWith("AGE-SECRET-KEY-1")) throw new VaultError("INVALID_KEY", "not an age X25519 or hybrid identity");
   let unwrapper: X25519Unwrapper;
+  let scalar: Uint8Array | undefined;
   try {
-    unwrapper = new X25519Unwrapper(decodeX25519Identity(s));
+    scalar = decodeX25519Identity(s);
+    unwrapper = new X25519Unwrapper(scalar);
   } catch (cause) {
     throw new VaultError("INVALID_KEY", "malformed age identity", { cause });
+  } finally {
+    scalar?.fill(0);
   }
   return {
     kind: "x25519",
@@ -180,7 +184,9 @@ export type GeneratedKey = { identity: string; recipient: string; kind: "x25519"
 export async function generateKey(options: { pq?: boolean } = {}): Promise<GeneratedKey> {
   const scalar = crypto.getRandomValues(new Uint8Array(32));
   if (options.pq !== true) {
-    return { identity: encodeX25519Identity(scalar), recipient: x25519RecipientOf(scalar), kind: "x25519" };
+    const key: GeneratedKey = { identity: encodeX25519Identity(scalar), recipient: x25519RecipientOf(scalar), kind: "x25519" };
+    scalar.fill(0);
+    return key;
   }
   const identity = bech32.encodeFromBytes("AGE-SECRET-KEY-PQ-", scalar).toUpperCase();
   scalar.fill(0);
@@ -191,7 +197,12 @@ export async function recipientOf(identity: string): Promise<string> {
   const s = identity.trim();
   try {
     if (s.startsWith("AGE-SECRET-KEY-PQ-1")) return await (await hybridLib()).identityToRecipient(s);
-    return x25519RecipientOf(decodeX25519Identity(s));
+    const scalar = decodeX25519Identity(s);
+    try {
+      return x25519RecipientOf(scalar);
+    } finally {
+      scalar.fill(0);
+    }
   } catch (cause) {
     throw new VaultError("INVALID_KEY", "malformed age identity", { cause });
   }

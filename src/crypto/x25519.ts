@@ -28,8 +28,14 @@ function rawPublic(key: KeyObject): Buffer {
   return Buffer.from(jwk.x as string, "base64url");
 }
 
+/** An OpenSSL key for the scalar; the DER copy of the secret is wiped once OpenSSL has it. */
 function privateKeyObject(scalar: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: "der", type: "pkcs8" });
+  const der = Buffer.concat([PKCS8_PREFIX, scalar]);
+  try {
+    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  } finally {
+    der.fill(0);
+  }
 }
 
 function wrapKey(secret: Uint8Array, share: Uint8Array, recipient: Uint8Array): Buffer {
@@ -62,7 +68,9 @@ export function x25519RecipientOf(scalar: Uint8Array): string {
 
 /** One X25519 stanza wrapping `fileKey` for `recipient` (32 bytes), with a fresh ephemeral key. */
 export function wrapX25519(fileKey: Uint8Array, recipient: Uint8Array): Stanza {
-  const ephemeral = privateKeyObject(crypto.getRandomValues(new Uint8Array(32)));
+  const scalar = crypto.getRandomValues(new Uint8Array(32));
+  const ephemeral = privateKeyObject(scalar);
+  scalar.fill(0);
   const share = rawPublic(createPublicKey(ephemeral));
   const secret = diffieHellman({ privateKey: ephemeral, publicKey: publicKeyObject(recipient) });
   const cipher = createCipheriv("chacha20-poly1305", wrapKey(secret, share, recipient), ZERO_NONCE, { authTagLength: 16 });
