@@ -18,6 +18,7 @@ import { bech32 } from "@scure/base";
 import { VaultError } from "../errors.ts";
 import { decodeBase64NoPad, type Stanza } from "./format.ts";
 import {
+  checkX25519Recipient,
   decodeX25519Identity,
   decodeX25519Recipient,
   encodeX25519Identity,
@@ -62,6 +63,7 @@ export function parseRecipient(text: string): Recipient {
       return { kind: "hybrid", text: s, wrap: async (fileKey) => await new (await hybridLib()).HybridRecipient(s).wrapFileKey(fileKey) };
     }
     const key = decodeX25519Recipient(s);
+    checkX25519Recipient(key);
     return { kind: "x25519", text: s, wrap: async (fileKey) => [wrapX25519(fileKey, key)] };
   } catch (cause) {
     throw new VaultError("INVALID_KEY", "malformed age recipient", { cause });

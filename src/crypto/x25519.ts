@@ -38,8 +38,25 @@ function privateKeyObject(scalar: Uint8Array): KeyObject {
   }
 }
 
-function wrapKey(secret: Uint8Array, share: Uint8Array, recipient: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync("sha256", secret, Buffer.concat([share, recipient]), LABEL, 32));
+/** The stanza's wrapping key; the shared secret is wiped once derived from. */
+function wrapKey(secret: Buffer, share: Uint8Array, recipient: Uint8Array): Buffer {
+  try {
+    return Buffer.from(hkdfSync("sha256", secret, Buffer.concat([share, recipient]), LABEL, 32));
+  } finally {
+    secret.fill(0);
+  }
+}
+
+/**
+ * Throws unless `recipient` can be wrapped to: a point of small order yields an all-zero shared
+ * secret, which OpenSSL refuses. Checked when a recipient is parsed, so a bad key is refused
+ * where it is given (say, when a principal is created), not at its first upload.
+ */
+export function checkX25519Recipient(recipient: Uint8Array): void {
+  const scalar = crypto.getRandomValues(new Uint8Array(32));
+  const probe = privateKeyObject(scalar);
+  scalar.fill(0);
+  diffieHellman({ privateKey: probe, publicKey: publicKeyObject(recipient) }).fill(0);
 }
 
 /** The 32 bytes of an `age1…` recipient; throws on anything else. */
@@ -73,7 +90,9 @@ export function wrapX25519(fileKey: Uint8Array, recipient: Uint8Array): Stanza {
   scalar.fill(0);
   const share = rawPublic(createPublicKey(ephemeral));
   const secret = diffieHellman({ privateKey: ephemeral, publicKey: publicKeyObject(recipient) });
-  const cipher = createCipheriv("chacha20-poly1305", wrapKey(secret, share, recipient), ZERO_NONCE, { authTagLength: 16 });
+  const key = wrapKey(secret, share, recipient);
+  const cipher = createCipheriv("chacha20-poly1305", key, ZERO_NONCE, { authTagLength: 16 });
+  key.fill(0);
   const body = Buffer.concat([cipher.update(fileKey), cipher.final(), cipher.getAuthTag()]);
   return { args: ["X25519", encodeBase64NoPad(share)], body };
 }
@@ -89,12 +108,15 @@ export class X25519Unwrapper {
   }
 
   /**
-   * The file key from the first stanza addressed to this identity, or null. `share` is the
-   * decoded 32-byte argument. Throws on a low-order share (OpenSSL derives no zero secret).
+   * The file key in one stanza (its decoded 32-byte share and its 32-byte body), or null when
+   * the stanza is not addressed to this identity. Throws on a low-order share (OpenSSL derives
+   * no all-zero secret).
    */
   unwrap(share: Uint8Array, body: Uint8Array): Uint8Array | null {
     const secret = diffieHellman({ privateKey: this.#key, publicKey: publicKeyObject(share) });
-    const decipher = createDecipheriv("chacha20-poly1305", wrapKey(secret, share, this.#recipient), ZERO_NONCE, { authTagLength: 16 });
+    const key = wrapKey(secret, share, this.#recipient);
+    const decipher = createDecipheriv("chacha20-poly1305", key, ZERO_NONCE, { authTagLength: 16 });
+    key.fill(0);
     decipher.setAuthTag(body.subarray(16));
     try {
       return Buffer.concat([decipher.update(body.subarray(0, 16)), decipher.final()]);

@@ -166,7 +166,9 @@ describe("envelope", () => {
 
   it("refuses malformed keys with INVALID_KEY", () => {
     const shortPq = bech32.encode("age1pq", bech32.toWords(new Uint8Array(1215)), false);
-    for (const bad of ["age1xyz", "AGE-SECRET-KEY-1QQQ", "AGE-SECRET-KEY-PQ-1QQQ", shortPq, "ssh-ed25519 AAAA", ""]) {
+    // A point of small order (here 0): every shared secret with it is all zeros.
+    const lowOrder = bech32.encodeFromBytes("age", new Uint8Array(32));
+    for (const bad of ["age1xyz", "AGE-SECRET-KEY-1QQQ", "AGE-SECRET-KEY-PQ-1QQQ", shortPq, lowOrder, "ssh-ed25519 AAAA", ""]) {
       expect(() => (bad.startsWith("AGE") ? parseIdentity(bad) : parseRecipient(bad))).toThrow(
         expect.objectContaining({ code: "INVALID_KEY" }),
       );

@@ -6,6 +6,7 @@
  * repeated failed authentication is rate limited (429).
  */
 
+import { bech32 } from "@scure/base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes } from "../crypto/helpers.ts";
 import { type Answer, addPrincipal, call, newToken, type Principal, type Service, sleep, startService, upload } from "./harness.ts";
@@ -177,6 +178,19 @@ describe("service endpoints: role × endpoint", () => {
       privacy: [O, "A:true B:true", F, F, O],
       admin: [O, "A:true B:true", F, O, O],
     });
+  });
+
+  it("a recipient's age key is checked when the principal is made: 400 INVALID_KEY, and no principal", async () => {
+    // A malformed string, and a well-formed X25519 point of small order (every shared secret with it is zero).
+    const lowOrder = bech32.encodeFromBytes("age", new Uint8Array(32));
+    for (const ageRecipient of ["age1notakey", lowOrder]) {
+      const name = `bad-key-${newToken().slice(0, 8)}`;
+      const made = await call(service.url, admin.token, "POST", "/v1/principals", { name, role: "recipient", ageRecipient });
+      expect([made.status, made.code]).toEqual([400, "INVALID_KEY"]);
+      const up = await upload(service.url, upA.token, bytes(10, 5), { recipients: [name] });
+      expect(up.status).toBeGreaterThanOrEqual(400);
+      expect(up.status).toBeLessThan(500);
+    }
   });
 
   it("health, readiness, metrics and the OpenAPI document need no token", async () => {
