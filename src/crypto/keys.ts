@@ -12,16 +12,15 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
 import { bech32 } from "@scure/base";
+import { importBeside } from "../beside.ts";
 import { VaultError } from "../errors.ts";
 import { decodeBase64NoPad, type Stanza } from "./format.ts";
 import {
   checkX25519Recipient,
   decodeX25519Identity,
   decodeX25519Recipient,
-  encodeX25519Identity,
+  newX25519Identity,
   wrapX25519,
   X25519Unwrapper,
   x25519RecipientOf,
@@ -32,12 +31,13 @@ type LibIdentity = { unwrapFileKey(stanzas: Stanza[]): Uint8Array | null | Promi
 type RecipientsModule = {
   HybridRecipient: new (s: string) => LibRecipient;
   HybridIdentity: new (s: string) => LibIdentity;
+  generateHybridIdentity(): Promise<string>;
   identityToRecipient(identity: string): Promise<string>;
 };
 
 let typage: Promise<RecipientsModule> | undefined;
 function hybridLib(): Promise<RecipientsModule> {
-  typage ??= import(new URL("recipients.js", pathToFileURL(createRequire(import.meta.url).resolve("age-encryption"))).href);
+  typage ??= importBeside<RecipientsModule>("age-encryption", "recipients.js");
   return typage;
 }
 
@@ -184,15 +184,10 @@ export async function readIdentityFile(path: string): Promise<Identity[]> {
 export type GeneratedKey = { identity: string; recipient: string; kind: "x25519" | "hybrid" };
 
 export async function generateKey(options: { pq?: boolean } = {}): Promise<GeneratedKey> {
-  const scalar = crypto.getRandomValues(new Uint8Array(32));
-  if (options.pq !== true) {
-    const key: GeneratedKey = { identity: encodeX25519Identity(scalar), recipient: x25519RecipientOf(scalar), kind: "x25519" };
-    scalar.fill(0);
-    return key;
-  }
-  const identity = bech32.encodeFromBytes("AGE-SECRET-KEY-PQ-", scalar).toUpperCase();
-  scalar.fill(0);
-  return { identity, recipient: await (await hybridLib()).identityToRecipient(identity), kind: "hybrid" };
+  if (options.pq !== true) return { ...newX25519Identity(), kind: "x25519" };
+  const lib = await hybridLib();
+  const identity = await lib.generateHybridIdentity();
+  return { identity, recipient: await lib.identityToRecipient(identity), kind: "hybrid" };
 }
 
 export async function recipientOf(identity: string): Promise<string> {

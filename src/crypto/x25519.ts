@@ -10,7 +10,16 @@
  * OpenSSL refuses a shared secret of all zeros (a low-order share), as the spec requires.
  */
 
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+} from "node:crypto";
 import { bech32 } from "@scure/base";
 import { encodeBase64NoPad, type Stanza } from "./format.ts";
 
@@ -53,10 +62,7 @@ function wrapKey(secret: Buffer, share: Uint8Array, recipient: Uint8Array): Buff
  * where it is given (say, when a principal is created), not at its first upload.
  */
 export function checkX25519Recipient(recipient: Uint8Array): void {
-  const scalar = crypto.getRandomValues(new Uint8Array(32));
-  const probe = privateKeyObject(scalar);
-  scalar.fill(0);
-  diffieHellman({ privateKey: probe, publicKey: publicKeyObject(recipient) }).fill(0);
+  diffieHellman({ privateKey: generateKeyPairSync("x25519").privateKey, publicKey: publicKeyObject(recipient) }).fill(0);
 }
 
 /** The 32 bytes of an `age1…` recipient; throws on anything else. */
@@ -75,8 +81,18 @@ export function decodeX25519Identity(text: string): Uint8Array {
   return bytes;
 }
 
-export function encodeX25519Identity(scalar: Uint8Array): string {
-  return bech32.encodeFromBytes("AGE-SECRET-KEY-", scalar).toUpperCase();
+/** A new identity (`AGE-SECRET-KEY-1…`) and its recipient (`age1…`), from an OpenSSL key pair. */
+export function newX25519Identity(): { identity: string; recipient: string } {
+  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  const scalar = Buffer.from(privateKey.export({ format: "jwk" }).d as string, "base64url");
+  try {
+    return {
+      identity: bech32.encodeFromBytes("AGE-SECRET-KEY-", scalar).toUpperCase(),
+      recipient: bech32.encodeFromBytes("age", rawPublic(publicKey)),
+    };
+  } finally {
+    scalar.fill(0);
+  }
 }
 
 export function x25519RecipientOf(scalar: Uint8Array): string {
@@ -85,11 +101,9 @@ export function x25519RecipientOf(scalar: Uint8Array): string {
 
 /** One X25519 stanza wrapping `fileKey` for `recipient` (32 bytes), with a fresh ephemeral key. */
 export function wrapX25519(fileKey: Uint8Array, recipient: Uint8Array): Stanza {
-  const scalar = crypto.getRandomValues(new Uint8Array(32));
-  const ephemeral = privateKeyObject(scalar);
-  scalar.fill(0);
-  const share = rawPublic(createPublicKey(ephemeral));
-  const secret = diffieHellman({ privateKey: ephemeral, publicKey: publicKeyObject(recipient) });
+  const ephemeral = generateKeyPairSync("x25519");
+  const share = rawPublic(ephemeral.publicKey);
+  const secret = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: publicKeyObject(recipient) });
   const key = wrapKey(secret, share, recipient);
   const cipher = createCipheriv("chacha20-poly1305", key, ZERO_NONCE, { authTagLength: 16 });
   key.fill(0);

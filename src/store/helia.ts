@@ -7,18 +7,16 @@
  * fail at once if the package moves it.
  */
 
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
 import type { createHeliaLight as CreateHeliaLight } from "helia";
+import { importBeside } from "../beside.ts";
 
 type Init = NonNullable<Parameters<typeof CreateHeliaLight>[0]>;
 type LightHelia = ReturnType<typeof CreateHeliaLight>;
 
 export async function createLightHelia(init: Init): Promise<LightHelia> {
-  const entry = pathToFileURL(createRequire(import.meta.url).resolve("helia"));
-  const [{ Helia }, { name, version }] = (await Promise.all([
-    import(new URL("helia.js", entry).href),
-    import(new URL("version.js", entry).href),
-  ])) as [{ Helia: new (init: Init & { name: string; version: string }) => LightHelia }, { name: string; version: string }];
+  const [{ Helia }, { name, version }] = await Promise.all([
+    importBeside<{ Helia: new (init: Init & { name: string; version: string }) => LightHelia }>("helia", "helia.js"),
+    importBeside<{ name: string; version: string }>("helia", "version.js"),
+  ]);
   return new Helia({ name, version, ...init });
 }
