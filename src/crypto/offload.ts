@@ -1,49 +1,53 @@
 /**
- * The age v1 payload (C2SP) and the plaintext's SHA-256, computed off the event loop: the
- * vault's upload and verified download hand their bytes to a streaming worker thread
- * (stream-worker.ts) and get ciphertext or authenticated plaintext back, in order. The event
- * loop keeps the HTTP parsing, block hashing and disk writes; the worker does the crypto, so
- * the two overlap on two cores.
+ * An upload's crypto off the event loop: the plaintext goes to a worker thread
+ * (stream-worker.ts), which hashes it, seals it as an age v1 payload (C2SP) and cuts the
+ * payload into hashed store leaves (sealer.ts). The event loop keeps the HTTP parsing and the
+ * disk writes, so the two overlap on two cores.
  *
- * Input is gathered into fresh 1 MiB batches (one copy: the caller's pieces are often views of
+ * Input is gathered into 1 MiB batches (one copy: the caller's pieces are often views of
  * shared socket buffers, which cannot be transferred) and at most `MAX_IN_FLIGHT` batches are
- * ahead of the consumer, so memory stays flat. Outputs are the worker's own buffers, moved here.
- * The bytes match encryptPayload/decryptPayload exactly, and decryption releases only
- * authenticated plaintext, as there.
+ * ahead of the consumer, so memory stays flat. Batches come back with the leaves they
+ * completed and are filled again; leaf buffers go back to the worker through `release` once
+ * the store has written them. The bytes match encryptPayload exactly.
  */
 
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Worker } from "node:worker_threads";
 import { type ErrorCode, VaultError } from "../errors.ts";
 import { startWorker } from "../threads.ts";
-import { decryptPayload, encryptPayload, NONCE_SIZE } from "./payload.ts";
+import { NONCE_SIZE, payloadKey } from "./payload.ts";
+import { LeafSealer, type SealedLeaf } from "./sealer.ts";
 import type { FromWorker, ToWorker } from "./stream-worker.ts";
+
+export type { SealedLeaf } from "./sealer.ts";
 
 const BATCH_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 3;
-const DEFAULT_WORKERS = 0;
+/** One worker beside the event loop: the machines this was measured on have 2 cores. */
+const DEFAULT_WORKERS = 1;
+/** Leaf buffers kept for reuse when uploads seal on the event loop. */
+const MAX_SPARE_LEAVES = 48;
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-export type OffloadOptions = {
-  signal?: AbortSignal;
-  /** Move (detach) source buffers that own their whole ArrayBuffer instead of copying them. */
-  transfer?: boolean;
+/**
+ * An upload's payload as store leaves; the plaintext's SHA-256 once they have all been read;
+ * `release` gives a leaf's buffer back for reuse once nothing reads it any more (optional).
+ */
+export type SealedLeaves = {
+  leaves: AsyncGenerator<SealedLeaf>;
+  sha256(): Uint8Array;
+  release(bytes: Uint8Array): void;
 };
-
-/** A payload stream and the SHA-256 of the plaintext, known once the stream has ended. */
-export type HashedStream = { stream: AsyncGenerator<Uint8Array>; sha256(): Uint8Array };
 
 type Slot = { worker: Worker; sessions: Map<number, (m: FromWorker) => void> };
 let slots: Slot[] | undefined;
 let nextId = 1;
 
-/** MEDVAULT_STREAM_WORKERS: worker threads for payload streams; 0 keeps them on the event loop. */
+/** MEDVAULT_STREAM_WORKERS: worker threads for uploads; 0 keeps their crypto on the event loop. */
 function poolSize(): number {
   const configured = process.env.MEDVAULT_STREAM_WORKERS;
   if (configured !== undefined && configured !== "") return Math.max(0, Math.min(16, Number.parseInt(configured, 10) || 0));
-  // Off by default for now: on 2 cores the worker adds about 100 MiB of peak RSS to a 2 GiB
-  // upload (over the 300 MiB budget) for a gain the shared machine could not show reliably.
   return DEFAULT_WORKERS;
 }
 
@@ -69,19 +73,17 @@ function pickSlot(): Slot {
   return slots.reduce((a, b) => (b.sessions.size < a.sessions.size ? b : a));
 }
 
-function ownsBuffer(b: Uint8Array): boolean {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength >= 4096;
-}
-
+/** One session on `slot`: pumps `source` to the worker in batches and yields the leaves, in order. */
 async function* run(
-  start: ToWorker,
+  slot: Slot,
+  start: ToWorker & { op: "leaves" },
   source: Source,
-  options: OffloadOptions,
+  signal: AbortSignal | undefined,
   onDigest: (d: Uint8Array) => void,
-): AsyncGenerator<Uint8Array> {
-  const slot = pickSlot();
+): AsyncGenerator<SealedLeaf> {
   const id = start.id;
   const inbox: FromWorker[] = [];
+  const spares: Uint8Array[] = [];
   let wake: (() => void) | undefined;
   let pumpFailure: { error: unknown } | undefined;
   let sent = 0;
@@ -96,38 +98,33 @@ async function* run(
   };
   slot.sessions.set(id, (m) => {
     received++;
+    if (m.op === "out") spares.push(new Uint8Array(m.spent.buffer));
     inbox.push(m);
     notify();
   });
   if (slot.sessions.size === 1) slot.worker.ref();
   const send = (m: ToWorker, transfer: ArrayBuffer[] = []) => slot.worker.postMessage(m, transfer);
-  send(start, []);
-  if (start.op === "seal" || start.op === "open") start.key.fill(0);
+  send(start);
+  start.key.fill(0);
 
   const waitForRoom = () => (sent - taken < MAX_IN_FLIGHT || finished ? undefined : new Promise<void>((resolve) => (room = resolve)));
 
   const pump = (async () => {
-    let batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    let batch: Uint8Array | undefined;
     let filled = 0;
     const flush = async () => {
-      if (filled === 0) return;
-      const data = filled === batch.byteLength ? batch : batch.subarray(0, filled);
+      if (batch === undefined || filled === 0) return;
       sent++;
-      send({ id, op: "data", data }, [batch.buffer as ArrayBuffer]);
-      batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
+      send({ id, op: "data", data: filled === batch.byteLength ? batch : batch.subarray(0, filled) }, [batch.buffer as ArrayBuffer]);
+      batch = undefined;
       filled = 0;
       await waitForRoom();
     };
     for await (const piece of source) {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       if (finished) return;
-      if (options.transfer === true && filled === 0 && ownsBuffer(piece)) {
-        sent++;
-        send({ id, op: "data", data: piece }, [piece.buffer as ArrayBuffer]);
-        await waitForRoom();
-        continue;
-      }
       for (let at = 0; at < piece.byteLength; ) {
+        batch ??= spares.pop() ?? new Uint8Array(BATCH_BYTES);
         const n = Math.min(BATCH_BYTES - filled, piece.byteLength - at);
         batch.set(piece.subarray(at, at + n), filled);
         filled += n;
@@ -136,7 +133,7 @@ async function* run(
       }
     }
     await flush();
-    options.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     send({ id, op: "end" });
   })().catch((error: unknown) => {
     pumpFailure = { error };
@@ -147,8 +144,7 @@ async function* run(
     for (;;) {
       const m = inbox.shift();
       if (m === undefined) {
-        // A failing source (say, a block that failed verification) fails the stream only after
-        // the output of the batches sent before it: the consumer gets every authenticated byte.
+        // A failing source fails the stream only after the leaves of the batches sent before it.
         if (pumpFailure !== undefined && received >= sent) throw pumpFailure.error;
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
@@ -157,7 +153,7 @@ async function* run(
       taken++;
       room?.();
       room = undefined;
-      if (m.data !== null) yield m.data;
+      yield* m.leaves;
       if (m.op === "done") {
         finished = true;
         onDigest(m.sha256);
@@ -178,70 +174,71 @@ async function* run(
   }
 }
 
-/** The same stream on this thread, for MEDVAULT_STREAM_WORKERS=0. */
-function here(start: ToWorker & { op: "seal" | "open" }, source: Source, options: OffloadOptions): HashedStream {
-  const hash = createHash("sha256");
-  const signal = options.signal === undefined ? {} : { signal: options.signal };
+function notEnded(): never {
+  throw new VaultError("INTERNAL", "the payload stream has not ended");
+}
+
+const spareLeaves: Uint8Array[] = [];
+
+/** The same on this thread, for MEDVAULT_STREAM_WORKERS=0. */
+function sealHere(fileKey: Uint8Array, nonce: Uint8Array, leafSize: number, source: Source, signal?: AbortSignal): SealedLeaves {
+  const key = payloadKey(fileKey, nonce);
+  const take = (size: number) => (size === BATCH_BYTES ? spareLeaves.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
   let digest: Uint8Array | undefined;
-  const fileKey = new Uint8Array(start.key);
-  start.key.fill(0);
-  async function* hashing(input: Source): AsyncGenerator<Uint8Array> {
-    for await (const piece of input) {
-      hash.update(piece);
-      yield piece;
-    }
-  }
-  const inner =
-    start.op === "seal"
-      ? encryptPayload(fileKey, hashing(source), { ...signal, nonce: start.nonce })
-      : hashing(decryptPayload(fileKey, source, signal));
   return {
-    stream: (async function* () {
+    leaves: (async function* () {
+      const sealer = new LeafSealer(key, nonce, leafSize, take);
       try {
-        yield* inner;
-        digest = new Uint8Array(hash.digest());
+        for await (const piece of source) {
+          signal?.throwIfAborted();
+          yield* sealer.push(piece);
+        }
+        const end = sealer.end();
+        yield* end.leaves;
+        digest = end.sha256;
       } finally {
-        fileKey.fill(0);
+        sealer.dispose();
       }
     })(),
-    sha256() {
-      if (digest === undefined) throw new VaultError("INTERNAL", "the payload stream has not ended");
-      return digest;
+    sha256: () => digest ?? notEnded(),
+    release(bytes) {
+      if (bytes.buffer.byteLength === BATCH_BYTES && spareLeaves.length < MAX_SPARE_LEAVES) spareLeaves.push(new Uint8Array(bytes.buffer));
     },
   };
 }
 
-function hashed(start: ToWorker & { op: "seal" | "open" }, source: Source, options: OffloadOptions, before?: Uint8Array): HashedStream {
-  if (poolSize() === 0) return here(start, source, options);
-  let digest: Uint8Array | undefined;
-  const inner = run(start, source, options, (d) => {
-    digest = d;
-  });
-  return {
-    stream: (async function* () {
-      if (before !== undefined) yield before;
-      yield* inner;
-    })(),
-    sha256() {
-      if (digest === undefined) throw new VaultError("INTERNAL", "the payload stream has not ended");
-      return digest;
-    },
-  };
-}
-
-/** Like encryptPayload, off the event loop, plus the plaintext's SHA-256. */
-export function encryptPayloadOffThread(
+/**
+ * Encrypts `source` into an age payload (the bytes of encryptPayload) cut into leaves of
+ * `leafSize` bytes, each with its SHA-256, and hashes the plaintext: on a worker thread
+ * unless MEDVAULT_STREAM_WORKERS=0. The caller may reuse its buffers once the next is asked for.
+ */
+export function sealLeavesOffThread(
   fileKey: Uint8Array,
   source: Source,
-  options: OffloadOptions & { nonce?: Uint8Array } = {},
-): HashedStream {
+  options: { leafSize: number; nonce?: Uint8Array; signal?: AbortSignal },
+): SealedLeaves {
   const nonce = options.nonce ?? randomBytes(NONCE_SIZE);
   if (nonce.length !== NONCE_SIZE) throw new VaultError("BAD_REQUEST", "payload nonce must be 16 bytes");
-  const start = { id: nextId++, op: "seal" as const, key: new Uint8Array(fileKey), nonce: new Uint8Array(nonce) };
-  return hashed(start, source, options, new Uint8Array(nonce));
-}
-
-/** Like decryptPayload, off the event loop, plus the plaintext's SHA-256. */
-export function decryptPayloadOffThread(fileKey: Uint8Array, source: Source, options: OffloadOptions = {}): HashedStream {
-  return hashed({ id: nextId++, op: "open", key: new Uint8Array(fileKey) }, source, options);
+  if (!Number.isSafeInteger(options.leafSize) || options.leafSize < 64)
+    throw new VaultError("BAD_REQUEST", "leafSize must be an integer of at least 64");
+  if (poolSize() === 0) return sealHere(fileKey, nonce, options.leafSize, source, options.signal);
+  const slot = pickSlot();
+  let digest: Uint8Array | undefined;
+  const start = {
+    id: nextId++,
+    op: "leaves" as const,
+    key: new Uint8Array(fileKey),
+    nonce: new Uint8Array(nonce),
+    leafSize: options.leafSize,
+  };
+  return {
+    leaves: run(slot, start, source, options.signal, (d) => (digest = d)),
+    sha256: () => digest ?? notEnded(),
+    release(bytes) {
+      // Back to the worker that made it, unless it is a short last leaf or that worker failed.
+      if (bytes.buffer.byteLength !== options.leafSize || !slots?.includes(slot)) return;
+      const buffer = bytes.buffer as ArrayBuffer;
+      slot.worker.postMessage({ id: 0, op: "recycle", buffers: [buffer] } satisfies ToWorker, [buffer]);
+    },
+  };
 }

@@ -13,7 +13,7 @@
  * consumer with authenticated plaintext only.
  */
 
-import { createSecretKey, hkdfSync, type KeyObject, randomBytes } from "node:crypto";
+import { createHash, createSecretKey, hkdfSync, type KeyObject, randomBytes } from "node:crypto";
 import { VaultError } from "../errors.ts";
 import { CHUNK_SIZE, ChunkOpener, SEALED_CHUNK, sealChunk, TAG_SIZE } from "./chunks.ts";
 import { Reader } from "./reader.ts";
@@ -145,4 +145,26 @@ export async function* decryptPayload(
   }
   if (framer.size > 0) yield opener.next(framer.takeContiguous(), true);
   opener.finish();
+}
+
+/** A plaintext stream and its SHA-256, known once the stream has ended. */
+export type HashedStream = { stream: AsyncGenerator<Uint8Array>; sha256(): Uint8Array };
+
+/** decryptPayload plus the SHA-256 of the plaintext it released. */
+export function decryptPayloadHashed(fileKey: Uint8Array, source: Source, options: { signal?: AbortSignal } = {}): HashedStream {
+  const hash = createHash("sha256");
+  let digest: Uint8Array | undefined;
+  return {
+    stream: (async function* () {
+      for await (const piece of decryptPayload(fileKey, source, options)) {
+        hash.update(piece);
+        yield piece;
+      }
+      digest = new Uint8Array(hash.digest());
+    })(),
+    sha256() {
+      if (digest === undefined) throw new VaultError("INTERNAL", "the payload stream has not ended");
+      return digest;
+    },
+  };
 }

@@ -14,6 +14,7 @@
  * collector.
  */
 
+import { VaultError } from "../errors.ts";
 import type { AbortOptions } from "./index.ts";
 
 export type Chunker = (source: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>;
@@ -80,5 +81,28 @@ export function copyingChunker(
       tail.set(chunk.subarray(0, filled));
       yield tail;
     }
+  };
+}
+
+/**
+ * For content already cut into leaves (`addLeaves`): passes them through as chunks, uncopied,
+ * after checking that every one but the last has `chunkSize` bytes, so the DAG is the one
+ * `copyingChunker` would give for the same bytes.
+ */
+export function leafChunker(chunkSize: number, onBytes: (n: number) => void, options: AbortOptions = {}): Chunker {
+  return async function* chunk(source) {
+    let short = false;
+    let emitted = false;
+    for await (const leaf of source) {
+      options.signal?.throwIfAborted();
+      if (short || leaf.byteLength > chunkSize || (leaf.byteLength === 0 && emitted)) {
+        throw new VaultError("INTERNAL", `a leaf of ${leaf.byteLength} bytes does not fit ${chunkSize}-byte chunks`);
+      }
+      short = leaf.byteLength < chunkSize;
+      onBytes(leaf.byteLength);
+      yield leaf;
+      emitted = true;
+    }
+    if (!emitted) yield new Uint8Array(0);
   };
 }

@@ -31,6 +31,17 @@ export interface CatOptions extends AbortOptions {
   length?: number;
 }
 
+/** A leaf of content whose SHA-256 its producer computed (the upload sealer does, in one pass). */
+export interface HashedBlock {
+  bytes: Uint8Array;
+  sha256: Uint8Array;
+}
+
+export interface AddLeavesOptions extends AbortOptions {
+  /** Called with a leaf's bytes once they are written and nothing here reads them again. */
+  release?: (bytes: Uint8Array) => void;
+}
+
 export interface StoreStat {
   blockCount: number;
   byteCount: number;
@@ -51,6 +62,14 @@ export interface BlobStore {
    * this node nor any peer keeps a pin of it.
    */
   add(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: AbortOptions): Promise<AddResult>;
+  /**
+   * `add` for content already cut into leaves of `chunkSize` bytes (the last may be shorter)
+   * and hashed: the same DAG and CIDs as `add` of the concatenated bytes, without hashing the
+   * leaves again. A leaf of another size before the last fails the add (`INTERNAL`).
+   */
+  addLeaves(source: AsyncIterable<HashedBlock> | Iterable<HashedBlock>, options?: AddLeavesOptions): Promise<AddResult>;
+  /** Bytes per leaf block. */
+  readonly chunkSize: number;
   /**
    * Streams the content, or `length` bytes from `offset`. Every block is checked against its
    * CID as it is read: `INTEGRITY_FAILED` on a mismatch, a missing block or a malformed DAG,

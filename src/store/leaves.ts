@@ -7,7 +7,7 @@
  * an async job in libuv's thread pool (it copies its input first, so the chunk may be reused as
  * soon as the put has returned), and the importer keeps `blockWriteConcurrency` leaves in
  * flight, so several leaves hash at once on the other cores. Same bytes, same CIDs: CIDv1, raw
- * codec, sha2-256.
+ * codec, sha2-256. Blocks an upload's sealer already hashed (`addLeaves`) are not hashed again.
  */
 
 import type { BufferImporter } from "ipfs-unixfs-importer";
@@ -23,11 +23,13 @@ export async function rawLeafCid(block: Uint8Array): Promise<CID> {
   return CID.createV1(raw.code, Digest.create(SHA2_256, digest));
 }
 
-export function rawLeafImporter(options: AbortOptions = {}): BufferImporter {
+/** `known` gives the SHA-256 of a block its producer already hashed (`addLeaves`). */
+export function rawLeafImporter(options: AbortOptions = {}, known?: (block: Uint8Array) => Uint8Array | undefined): BufferImporter {
   return async function* importLeaves(file, blockstore) {
     for await (const block of file.content) {
       yield async () => {
-        const cid = await rawLeafCid(block);
+        const digest = known?.(block);
+        const cid = digest === undefined ? await rawLeafCid(block) : CID.createV1(raw.code, Digest.create(SHA2_256, digest));
         await blockstore.put(cid, block, options);
         return { cid, size: BigInt(block.byteLength), block };
       };

@@ -23,15 +23,16 @@ import { MemoryDatastore } from "datastore-core";
 import { FsDatastore } from "datastore-fs";
 import type { Blockstore, InputPair } from "interface-blockstore";
 import type { Datastore } from "interface-datastore";
+import type { BufferImporter } from "ipfs-unixfs-importer";
 import { CID } from "multiformats/cid";
 import { VaultError } from "../errors.ts";
 import type { ReplicaHost, Swarm, SwarmConfig, UnpinReport } from "../swarm/index.ts";
-import { ChunkPool, copyingChunker } from "./chunker.ts";
+import { type Chunker, ChunkPool, copyingChunker, leafChunker } from "./chunker.ts";
 import { isNotFound, RAW_CODE, walkDag } from "./dag.ts";
 import type { DiskUsage } from "./disk.ts";
 import { DiskBlockstore, fsyncDir } from "./disk.ts";
 import { createLightHelia } from "./helia.ts";
-import type { AbortOptions, AddResult, BlobStore, CatOptions, CidLike, StoreStat } from "./index.ts";
+import type { AbortOptions, AddLeavesOptions, AddResult, BlobStore, CatOptions, CidLike, HashedBlock, StoreStat } from "./index.ts";
 import { createRwLock } from "./lock.ts";
 import type { PinSet } from "./pins.ts";
 import { createMemoryPins, openDiskPins } from "./pins.ts";
@@ -216,13 +217,17 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
     return running;
   }
 
-  async function add(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AbortOptions = {}): Promise<AddResult> {
+  /** Imports one file with `chunker`; `written` is told of each block once it is on disk. */
+  async function importFile(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    chunker: Chunker,
+    bufferImporter: BufferImporter,
+    written: (bytes: Uint8Array) => void,
+    options: AbortOptions,
+  ): Promise<CID> {
     const guard = openGuard();
     const writes = writeQueue.session();
-    // Enough for the blocks the write queue and the importer's batch can hold at once.
-    const pool = new ChunkPool(chunkSize, WRITE_BEHIND_BLOCKS + 8);
     try {
-      let size = 0;
       const guarded = {
         get: (cid: CID, opts?: AbortOptions) => helia.blockstore.get(cid, opts),
         has: (cid: CID, opts?: AbortOptions) => helia.blockstore.has(cid, opts),
@@ -231,19 +236,11 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
           await writes.write(async () => {
             await underSharedLock(async () => helia.blockstore.put(cid, bytes as Uint8Array, opts));
             // Written (or already stored): nothing reads these bytes again.
-            pool.give(bytes as Uint8Array);
+            written(bytes as Uint8Array);
           });
           return cid;
         },
       };
-      const chunker = copyingChunker(
-        chunkSize,
-        (n) => {
-          size += n;
-        },
-        options,
-        pool,
-      );
       const cid = await unixfs({ blockstore: guarded }).addByteStream(source, {
         profile: "unixfs-v1-2025",
         cidVersion: 1,
@@ -252,8 +249,7 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
         // Puts return once queued (write-behind), so a batch only bounds the chunks the
         // importer holds while hashing: 4 is as fast as the default 10, with less memory.
         blockWriteConcurrency: 4,
-        // Leaves hashed in the thread pool (same CIDs as the importer's own builder).
-        bufferImporter: rawLeafImporter(options),
+        bufferImporter,
         chunker,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
@@ -270,11 +266,39 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
           throw error;
         }
       }
-      return { cid, cidString: cid.toString(), size };
+      return cid;
     } finally {
       await writes.settle();
       closeGuard(guard);
     }
+  }
+
+  async function add(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AbortOptions = {}): Promise<AddResult> {
+    // Enough for the blocks the write queue and the importer's batch can hold at once.
+    const pool = new ChunkPool(chunkSize, WRITE_BEHIND_BLOCKS + 8);
+    let size = 0;
+    const chunker = copyingChunker(chunkSize, (n) => (size += n), options, pool);
+    // Leaves hashed in the thread pool (same CIDs as the importer's own builder).
+    const cid = await importFile(source, chunker, rawLeafImporter(options), (bytes) => pool.give(bytes), options);
+    return { cid, cidString: cid.toString(), size };
+  }
+
+  async function addLeaves(source: AsyncIterable<HashedBlock> | Iterable<HashedBlock>, options: AddLeavesOptions = {}): Promise<AddResult> {
+    const digests = new WeakMap<Uint8Array, Uint8Array>();
+    const blocks = (async function* () {
+      for await (const leaf of source) {
+        if (leaf.sha256.byteLength !== 32) throw new VaultError("INTERNAL", "a leaf's SHA-256 must be 32 bytes");
+        digests.set(leaf.bytes, leaf.sha256);
+        yield leaf.bytes;
+      }
+    })();
+    let size = 0;
+    const chunker = leafChunker(chunkSize, (n) => (size += n), options);
+    const importer = rawLeafImporter(options, (block) => digests.get(block));
+    // Only the caller's leaves go back to it (the DAG's own nodes are written the same way).
+    const written = (bytes: Uint8Array) => (digests.has(bytes) ? options.release?.(bytes) : undefined);
+    const cid = await importFile(blocks, chunker, importer, written, options);
+    return { cid, cidString: cid.toString(), size };
   }
 
   async function pin(root: CID, options: AbortOptions): Promise<void> {
@@ -521,7 +545,11 @@ async function openStore(backend: Backend, options: Omit<BlobStoreOptions, "dir"
   const store: BlobStore = {
     ...(swarmView === undefined ? {} : { swarm: swarmView }),
 
+    chunkSize,
+
     add: (source, options = {}) => track("add", () => add(source, options)),
+
+    addLeaves: (source, options = {}) => track("add", () => addLeaves(source, options)),
 
     cat(cid: CidLike, options: CatOptions = {}) {
       return (async function* () {

@@ -11,8 +11,8 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { fileCommitment } from "../anchor/commitment.ts";
 import { type Catalog, type FileRecord, newFileId, type Principal, type Role } from "../catalog/index.ts";
-import { newFileKey, openHeader, parseRecipient, sealHeader } from "../crypto/index.ts";
-import { decryptPayloadOffThread, encryptPayloadOffThread } from "../crypto/offload.ts";
+import { decryptPayloadHashed, newFileKey, openHeader, parseRecipient, sealHeader } from "../crypto/index.ts";
+import { sealLeavesOffThread } from "../crypto/offload.ts";
 import { isVaultError, VaultError } from "../errors.ts";
 import type { BlobStore } from "../store/index.ts";
 import type { VaultKey } from "./identity.ts";
@@ -177,9 +177,11 @@ export function createVault(deps: VaultDeps) {
       }
       let cid: string | undefined;
       try {
-        // SHA-256 and encryption run on a worker thread, overlapping the block writes here.
-        const payload = encryptPayloadOffThread(fileKey, plaintext(), input.signal === undefined ? {} : { signal: input.signal });
-        const added = await store.add(payload.stream, input.signal === undefined ? {} : { signal: input.signal });
+        // Hashing, encryption and leaf hashing run on a worker thread, overlapping the block
+        // writes here; leaf buffers go back to it once written.
+        const signal = input.signal === undefined ? {} : { signal: input.signal };
+        const payload = sealLeavesOffThread(fileKey, plaintext(), { leafSize: store.chunkSize, ...signal });
+        const added = await store.addLeaves(payload.leaves, { ...signal, release: payload.release });
         cid = added.cidString;
         const plaintextSha256 = payload.sha256();
         const salt = randomBytes(32);
@@ -271,8 +273,7 @@ export function createVault(deps: VaultDeps) {
       async function* verified(): AsyncGenerator<Uint8Array> {
         let n = 0;
         try {
-          // Blocks read from the store are this stream's own: moved to the worker, not copied.
-          const payload = decryptPayloadOffThread(fileKey, payloadBlocks(store, file.payloadCid, options), { ...options, transfer: true });
+          const payload = decryptPayloadHashed(fileKey, payloadBlocks(store, file.payloadCid, options), options);
           for await (const piece of payload.stream) {
             n += piece.length;
             yield piece;

@@ -1,5 +1,6 @@
 /** The blob store on a real Helia with blocks on disk, in a temp dir. */
 
+import { createHash } from "node:crypto";
 import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { unixfs } from "@helia/unixfs";
@@ -10,7 +11,7 @@ import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isVaultError } from "../../src/errors.ts";
-import type { BlobStore } from "../../src/store/index.ts";
+import type { BlobStore, HashedBlock } from "../../src/store/index.ts";
 import { createBlobStore } from "../../src/store/index.ts";
 import { blockFiles, blockPath, catBytes, collectBytes, KiB, MiB, makeTempDir, pieces, random, removeDir } from "./helpers.ts";
 
@@ -96,6 +97,48 @@ describe("round trips", () => {
     const { cid } = await store.add([data]);
     for await (const chunk of store.cat(cid)) chunk.fill(0);
     expect((await catBytes(store, cid)).equals(data)).toBe(true);
+  });
+});
+
+describe("addLeaves", () => {
+  const leavesOf = (data: Uint8Array, size = MiB): HashedBlock[] => {
+    const out: HashedBlock[] = [];
+    for (let at = 0; at < data.byteLength || out.length === 0; at += size) {
+      const bytes = data.slice(at, at + size);
+      out.push({ bytes, sha256: createHash("sha256").update(bytes).digest() });
+    }
+    return out;
+  };
+
+  it("gives add's DAG and CIDs for the same bytes, and releases each leaf once written", async () => {
+    for (const size of [0, 1, MiB, MiB + 1, 3 * MiB + 77]) {
+      const data = random(size);
+      const released: Uint8Array[] = [];
+      const leaves = leavesOf(data);
+      const result = await store.addLeaves(leaves, { release: (bytes) => released.push(bytes) });
+      expect(result.size).toBe(size);
+      expect(result.cid.equals((await store.add([data])).cid), `size ${size}`).toBe(true);
+      expect(await store.isPinned(result.cid)).toBe(true);
+      expect((await catBytes(store, result.cid)).equals(data)).toBe(true);
+      expect(released.length, `size ${size}`).toBe(leaves.length);
+      for (const leaf of leaves) expect(released.includes(leaf.bytes)).toBe(true);
+    }
+  });
+
+  it("takes the producer's digests as given: a wrong one is caught when the block is read", async () => {
+    const data = random(2 * MiB);
+    const leaves = leavesOf(data);
+    (leaves[1] as HashedBlock).sha256 = createHash("sha256").update("not these bytes").digest();
+    const { cid } = await store.addLeaves(leaves);
+    await expectCode(catBytes(store, cid), "INTEGRITY_FAILED");
+  });
+
+  it("refuses leaves that do not fit the chunk size, and a digest of the wrong length", async () => {
+    const data = random(3 * MiB);
+    await expectCode(store.addLeaves(leavesOf(data, MiB - 1)), "INTERNAL");
+    await expectCode(store.addLeaves(leavesOf(data, MiB + 1)), "INTERNAL");
+    await expectCode(store.addLeaves([{ bytes: data.subarray(0, 10), sha256: new Uint8Array(31) }]), "INTERNAL");
+    expect((await store.stat()).pinCount).toBe(0);
   });
 });
 
