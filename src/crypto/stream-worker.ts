@@ -36,7 +36,12 @@ function takeLeaf(size: number): Uint8Array {
   return spareLeaves.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
 }
 
+/** Leaves come back after their upload's last reply; with no upload left they are let go. */
 function recycle(buffers: ArrayBuffer[]): void {
+  if (sessions.size === 0) {
+    spareLeaves.clear();
+    return;
+  }
   for (const b of buffers) {
     const list = spareLeaves.get(b.byteLength) ?? [];
     spareLeaves.set(b.byteLength, list);
@@ -64,6 +69,7 @@ function handle(m: ToWorker): void {
   const sealer = sessions.get(m.id);
   if (sealer === undefined) return; // failed or aborted: later messages are dropped
   if (m.op !== "data") sessions.delete(m.id);
+  if (sessions.size === 0) spareLeaves.clear();
   if (m.op === "abort") {
     sealer.dispose();
     return;
