@@ -184,10 +184,13 @@ const spareLeaves: Uint8Array[] = [];
 function sealHere(fileKey: Uint8Array, nonce: Uint8Array, leafSize: number, source: Source, signal?: AbortSignal): SealedLeaves {
   const key = payloadKey(fileKey, nonce);
   const take = (size: number) => (size === BATCH_BYTES ? spareLeaves.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
+  const release = (bytes: Uint8Array) => {
+    if (bytes.buffer.byteLength === BATCH_BYTES && spareLeaves.length < MAX_SPARE_LEAVES) spareLeaves.push(new Uint8Array(bytes.buffer));
+  };
   let digest: Uint8Array | undefined;
   return {
     leaves: (async function* () {
-      const sealer = new LeafSealer(key, nonce, leafSize, take);
+      const sealer = new LeafSealer(key, nonce, leafSize, take, release);
       try {
         for await (const piece of source) {
           signal?.throwIfAborted();
@@ -201,9 +204,7 @@ function sealHere(fileKey: Uint8Array, nonce: Uint8Array, leafSize: number, sour
       }
     })(),
     sha256: () => digest ?? notEnded(),
-    release(bytes) {
-      if (bytes.buffer.byteLength === BATCH_BYTES && spareLeaves.length < MAX_SPARE_LEAVES) spareLeaves.push(new Uint8Array(bytes.buffer));
-    },
+    release,
   };
 }
 

@@ -8,7 +8,8 @@
  * Used by the stream worker (stream-worker.ts) and, with no worker, on the event loop
  * (offload.ts). Input buffers may be reused by the caller as soon as `push` returns: the
  * last chunk's bytes are copied aside, since whether it is final is known only later. Leaf
- * buffers come from `take` and are handed out whole (the last one as a view of its first bytes).
+ * buffers come from `take` when needed and are handed out whole (the last one as a view of its
+ * first bytes); one taken and not handed out (an upload that ends early) goes back to `give`.
  */
 
 import { createHash, type Hash, type KeyObject } from "node:crypto";
@@ -21,22 +22,29 @@ export class LeafSealer {
   readonly #key: KeyObject;
   readonly #leafSize: number;
   readonly #take: (size: number) => Uint8Array;
+  readonly #give: (leaf: Uint8Array) => void;
   readonly #plain: Hash = createHash("sha256");
   readonly #chunkNonce = Buffer.alloc(12);
   /** Plaintext not sealed yet: at most one chunk, copied out of the caller's buffer. */
   readonly #carry = Buffer.allocUnsafeSlow(CHUNK_SIZE);
   #carried = 0;
   #counter = 0;
-  #leaf: Uint8Array;
+  #leaf: Uint8Array | undefined;
   #leafHash: Hash = createHash("sha256");
   #filled = 0;
   #out: SealedLeaf[] = [];
 
-  constructor(key: KeyObject, nonce: Uint8Array, leafSize: number, take: (size: number) => Uint8Array) {
+  constructor(
+    key: KeyObject,
+    nonce: Uint8Array,
+    leafSize: number,
+    take: (size: number) => Uint8Array,
+    give: (leaf: Uint8Array) => void = () => {},
+  ) {
     this.#key = key;
     this.#leafSize = leafSize;
     this.#take = take;
-    this.#leaf = take(leafSize);
+    this.#give = give;
     this.#emit(nonce);
   }
 
@@ -74,10 +82,12 @@ export class LeafSealer {
     return { leaves: this.#drain(), sha256: new Uint8Array(this.#plain.digest()) };
   }
 
-  /** Wipes the plaintext still held, for a session that ends early. */
+  /** Wipes the plaintext still held and gives back a leaf not handed out; for any ending. */
   dispose(): void {
     this.#carry.fill(0);
     this.#carried = 0;
+    if (this.#leaf !== undefined) this.#give(this.#leaf);
+    this.#leaf = undefined;
   }
 
   #seal(parts: Uint8Array[], last: boolean): void {
@@ -87,23 +97,23 @@ export class LeafSealer {
   /** Appends payload bytes to the current leaf, hashing them on the way. */
   #emit(bytes: Uint8Array): void {
     for (let at = 0; at < bytes.byteLength; ) {
+      this.#leaf ??= this.#take(this.#leafSize);
       const n = Math.min(this.#leafSize - this.#filled, bytes.byteLength - at);
       const part = bytes.subarray(at, at + n);
       this.#leaf.set(part, this.#filled);
       this.#leafHash.update(part);
       this.#filled += n;
       at += n;
-      if (this.#filled === this.#leafSize) {
-        this.#finishLeaf();
-        this.#leaf = this.#take(this.#leafSize);
-      }
+      if (this.#filled === this.#leafSize) this.#finishLeaf();
     }
   }
 
   #finishLeaf(): void {
-    const bytes = this.#filled === this.#leafSize ? this.#leaf : this.#leaf.subarray(0, this.#filled);
+    const leaf = this.#leaf as Uint8Array;
+    const bytes = this.#filled === this.#leafSize ? leaf : leaf.subarray(0, this.#filled);
     this.#out.push({ bytes, sha256: new Uint8Array(this.#leafHash.digest()) });
     this.#leafHash = createHash("sha256");
+    this.#leaf = undefined;
     this.#filled = 0;
   }
 

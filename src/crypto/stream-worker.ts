@@ -49,6 +49,11 @@ function recycle(buffers: ArrayBuffer[]): void {
   }
 }
 
+/** A leaf the sealer took and never handed out (an upload that ended early). */
+function giveLeaf(leaf: Uint8Array): void {
+  recycle([leaf.buffer as ArrayBuffer]);
+}
+
 function post(message: FromWorker): void {
   const transfer: ArrayBuffer[] = [];
   if (message.op === "out") transfer.push(message.spent.buffer as ArrayBuffer);
@@ -62,7 +67,7 @@ function handle(m: ToWorker): void {
     return;
   }
   if (m.op === "leaves") {
-    sessions.set(m.id, new LeafSealer(payloadKey(m.key, m.nonce), m.nonce, m.leafSize, takeLeaf));
+    sessions.set(m.id, new LeafSealer(payloadKey(m.key, m.nonce), m.nonce, m.leafSize, takeLeaf, giveLeaf));
     m.key.fill(0);
     return;
   }
