@@ -6,6 +6,9 @@
  *   DAG, 1024 links per node) and a copying 1 MiB chunker; blocks are written behind the
  *   importer (`writer.ts`) and fdatasync'ed as they are written (`disk.ts`), their
  *   directories fsync'ed once at the end, then the root is pinned.
+ * - addLeaves: the same for content its producer already cut into hashed leaves (an upload's
+ *   sealer): passed through uncopied, their digests taken as given, their buffers handed back
+ *   once written.
  * - cat: `reader.ts`, each block verified against its CID (`verify.ts`).
  * - pins and collect: one pin file per root (`pins.ts`) and mark-and-sweep. Blocks written
  *   by an add, or checked by a pin, still in progress are guarded from collect (see `lock`).
