@@ -16,7 +16,7 @@ import type { Worker } from "node:worker_threads";
 import { type ErrorCode, VaultError } from "../errors.ts";
 import { startWorker } from "../threads.ts";
 import { NONCE_SIZE, payloadKey } from "./payload.ts";
-import { LeafSealer, type SealedLeaf } from "./sealer.ts";
+import { LeafPool, LeafSealer, type SealedLeaf } from "./sealer.ts";
 import type { FromWorker, ToWorker } from "./stream-worker.ts";
 
 export type { SealedLeaf } from "./sealer.ts";
@@ -25,8 +25,6 @@ const BATCH_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 3;
 /** One worker beside the event loop: the machines this was measured on have 2 cores. */
 const DEFAULT_WORKERS = 1;
-/** Leaf buffers kept for reuse when uploads seal on the event loop. */
-const MAX_SPARE_LEAVES = 48;
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
@@ -178,19 +176,16 @@ function notEnded(): never {
   throw new VaultError("INTERNAL", "the payload stream has not ended");
 }
 
-const spareLeaves: Uint8Array[] = [];
+/** Leaf buffers kept for reuse when uploads seal on the event loop. */
+const hereLeaves = new LeafPool();
 
 /** The same on this thread, for MEDVAULT_STREAM_WORKERS=0. */
 function sealHere(fileKey: Uint8Array, nonce: Uint8Array, leafSize: number, source: Source, signal?: AbortSignal): SealedLeaves {
   const key = payloadKey(fileKey, nonce);
-  const take = (size: number) => (size === BATCH_BYTES ? spareLeaves.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
-  const release = (bytes: Uint8Array) => {
-    if (bytes.buffer.byteLength === BATCH_BYTES && spareLeaves.length < MAX_SPARE_LEAVES) spareLeaves.push(new Uint8Array(bytes.buffer));
-  };
   let digest: Uint8Array | undefined;
   return {
     leaves: (async function* () {
-      const sealer = new LeafSealer(key, nonce, leafSize, take, release);
+      const sealer = new LeafSealer(key, nonce, leafSize, hereLeaves.take, hereLeaves.give);
       try {
         for await (const piece of source) {
           signal?.throwIfAborted();
@@ -204,7 +199,7 @@ function sealHere(fileKey: Uint8Array, nonce: Uint8Array, leafSize: number, sour
       }
     })(),
     sha256: () => digest ?? notEnded(),
-    release,
+    release: hereLeaves.give,
   };
 }
 

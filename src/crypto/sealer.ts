@@ -123,3 +123,30 @@ export class LeafSealer {
     return out;
   }
 }
+
+/**
+ * Leaf buffers given back for reuse, by size: at most `max` of each size are kept (about what a
+ * store holds in flight). Shared by the worker and the event-loop path.
+ */
+export class LeafPool {
+  readonly #max: number;
+  readonly #spare = new Map<number, Uint8Array[]>();
+
+  constructor(max = 48) {
+    this.#max = max;
+  }
+
+  take = (size: number): Uint8Array => this.#spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+
+  /** Keeps the whole buffer under `bytes` (a short last leaf is a view of a full one). */
+  give = (bytes: Uint8Array): void => {
+    const size = bytes.buffer.byteLength;
+    const list = this.#spare.get(size) ?? [];
+    this.#spare.set(size, list);
+    if (size > 0 && list.length < this.#max) list.push(new Uint8Array(bytes.buffer));
+  };
+
+  clear(): void {
+    this.#spare.clear();
+  }
+}

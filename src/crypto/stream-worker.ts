@@ -9,7 +9,7 @@
 import { parentPort } from "node:worker_threads";
 import { isVaultError } from "../errors.ts";
 import { payloadKey } from "./payload.ts";
-import { LeafSealer, type SealedLeaf } from "./sealer.ts";
+import { LeafPool, LeafSealer, type SealedLeaf } from "./sealer.ts";
 
 export type ToWorker =
   | { id: number; op: "leaves"; key: Uint8Array; nonce: Uint8Array; leafSize: number }
@@ -28,30 +28,12 @@ const port = parentPort;
 if (port === null) throw new Error("stream worker started outside a worker thread");
 const sessions = new Map<number, LeafSealer>();
 
-/** Leaf buffers given back, by size: at most what a store keeps in flight, plus a margin. */
-const MAX_SPARE_LEAVES = 48;
-const spareLeaves = new Map<number, Uint8Array[]>();
+/** Leaves written by the store come back for reuse; with no upload left they are let go. */
+const leafPool = new LeafPool();
 
-function takeLeaf(size: number): Uint8Array {
-  return spareLeaves.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-}
-
-/** Leaves come back after their upload's last reply; with no upload left they are let go. */
 function recycle(buffers: ArrayBuffer[]): void {
-  if (sessions.size === 0) {
-    spareLeaves.clear();
-    return;
-  }
-  for (const b of buffers) {
-    const list = spareLeaves.get(b.byteLength) ?? [];
-    spareLeaves.set(b.byteLength, list);
-    if (list.length < MAX_SPARE_LEAVES) list.push(new Uint8Array(b));
-  }
-}
-
-/** A leaf the sealer took and never handed out (an upload that ended early). */
-function giveLeaf(leaf: Uint8Array): void {
-  recycle([leaf.buffer as ArrayBuffer]);
+  if (sessions.size === 0) leafPool.clear();
+  else for (const b of buffers) leafPool.give(new Uint8Array(b));
 }
 
 function post(message: FromWorker): void {
@@ -67,14 +49,17 @@ function handle(m: ToWorker): void {
     return;
   }
   if (m.op === "leaves") {
-    sessions.set(m.id, new LeafSealer(payloadKey(m.key, m.nonce), m.nonce, m.leafSize, takeLeaf, giveLeaf));
+    sessions.set(
+      m.id,
+      new LeafSealer(payloadKey(m.key, m.nonce), m.nonce, m.leafSize, leafPool.take, (leaf) => recycle([leaf.buffer as ArrayBuffer])),
+    );
     m.key.fill(0);
     return;
   }
   const sealer = sessions.get(m.id);
   if (sealer === undefined) return; // failed or aborted: later messages are dropped
   if (m.op !== "data") sessions.delete(m.id);
-  if (sessions.size === 0) spareLeaves.clear();
+  if (sessions.size === 0) leafPool.clear();
   if (m.op === "abort") {
     sealer.dispose();
     return;
